@@ -1,0 +1,227 @@
+"""CPU views: one Unicorn instance per world context (NS-EL1, S-EL1, S-EL0).
+
+Every view maps the same host buffers (``mem_map_ptr``) at their physical addresses and runs in
+Unicorn's virtual-TLB mode: on a TLB miss the fill hook asks the view's ``translate`` policy for
+the physical page and permissions. The policy is where the simulated MMU and the TZC verdict
+live, so enforcement costs nothing per instruction once the TLB is warm. Because each world
+has its own instance, a TLB entry can never leak across worlds; TLBs are flushed whenever the
+state a policy depends on changes (TZC programming, page tables, the running TA).
+
+A guest fault never escapes as a bare ``UcError``: :meth:`CpuView.run` turns it into
+:class:`GuestFault`, which callers report as a fault event.
+"""
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from unicorn import (UC_ARCH_ARM64, UC_HOOK_CODE, UC_HOOK_INTR, UC_HOOK_TLB_FILL, UC_MODE_ARM,
+                     UC_PROT_ALL, UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, UC_TLB_VIRTUAL, Uc,
+                     UcError)
+from unicorn import arm64_const as A
+from unicorn.unicorn_const import (UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH, UC_ERR_EXCEPTION,
+                                   UC_MEM_FETCH, UC_MEM_READ, UC_MEM_WRITE)
+from unicorn.unicorn_py3.unicorn import uclib
+
+from emu.physmem import PhysMem
+from emu.types import World
+
+PAGE_MASK = ~0xFFF & 0xFFFFFFFFFFFFFFFF
+ACCESS_NAMES = {UC_MEM_READ: "read", UC_MEM_WRITE: "write", UC_MEM_FETCH: "fetch"}
+PROT_R, PROT_W, PROT_X = UC_PROT_READ, UC_PROT_WRITE, UC_PROT_EXEC
+PROT_RW = PROT_R | PROT_W
+PROT_RX = PROT_R | PROT_X
+
+# Exception numbers Unicorn reports through UC_HOOK_INTR for AArch64 (QEMU's EXCP_*).
+EXCP_UDEF = 1
+EXCP_SWI = 2          # svc: PC already after the instruction
+EXCP_PREFETCH_ABORT = 3
+EXCP_DATA_ABORT = 4
+EXCP_HVC = 11
+EXCP_SMC = 13         # smc: PC already after the instruction
+
+# Translate policy: (view, VA of the access, access type) -> (page-aligned PA, UC_PROT_* perms),
+# or None after calling view.deny(...) to refuse.
+Translate = Callable[["CpuView", int, int], Optional[tuple[int, int]]]
+
+
+@dataclass(frozen=True)
+class Denial:
+    """Why the last TLB fill was refused (set by the policy for fault reports)."""
+
+    vaddr: int
+    access: str
+    reason: str
+    paddr: int | None = None
+
+
+class GuestFault(Exception):
+    """Guest code faulted (abort, undefined instruction, refused translation)."""
+
+    def __init__(self, world: World, pc: int, kind: str, detail: str,
+                 denial: Denial | None = None):
+        super().__init__(f"{world} fault at pc={pc:#x}: {kind}: {detail}")
+        self.world, self.pc, self.kind, self.detail, self.denial = world, pc, kind, detail, denial
+
+
+def identity_translate(view: "CpuView", vaddr: int, access: int) -> tuple[int, int] | None:
+    return vaddr & PAGE_MASK, UC_PROT_ALL
+
+
+_X_REGS = [A.UC_ARM64_REG_X0 + i for i in range(29)] + [A.UC_ARM64_REG_X29, A.UC_ARM64_REG_X30]
+
+
+class CpuView:
+    """A Unicorn AArch64 instance that sees physical memory through a translate policy."""
+
+    def __init__(self, world: World, physmem: PhysMem, translate: Translate | None = None):
+        self.world = world
+        self.physmem = physmem
+        self.uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+        self._h = self.uc._uch
+        for block in physmem.blocks:
+            self.uc.mem_map_ptr(block.region.base, block.region.size, UC_PROT_ALL, block.host_ptr)
+        self.translate: Translate = translate or identity_translate
+        self.denial: Denial | None = None
+        self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
+        self.uc.hook_add(UC_HOOK_TLB_FILL, self._tlb_fill)
+        self.on_intr: Callable[[CpuView, int], None] = self._default_intr
+        self.uc.hook_add(UC_HOOK_INTR, self._intr)
+        self._gates: dict[int, Callable[[CpuView], None]] = {}
+        self._gate_hook = None
+        self.pending_fault: GuestFault | None = None
+        # Preallocated arrays for batch x0..x7 transfers (1 native call instead of 8).
+        self._ids8 = (ctypes.c_int * 8)(*_X_REGS[:8])
+        self._vals8 = (ctypes.c_uint64 * 8)()
+        base = ctypes.addressof(self._vals8)
+        self._ptrs8 = (ctypes.c_void_p * 8)(*[base + 8 * i for i in range(8)])
+        if world is World.S_EL0:
+            self.uc.reg_write(A.UC_ARM64_REG_CPACR_EL1, 3 << 20)  # FP/SIMD allowed at EL0
+            self.uc.reg_write(A.UC_ARM64_REG_PSTATE, 0x0)          # EL0t
+        else:
+            self.uc.reg_write(A.UC_ARM64_REG_CPACR_EL1, 3 << 20)
+
+    # --- translation -------------------------------------------------------------------
+    def _tlb_fill(self, uc: Uc, vaddr: int, access: int, entry, _ud) -> bool:
+        result = self.translate(self, vaddr, access)
+        if result is None:
+            return False
+        # Unicorn 2.1.4 passes the exact address of a data access (page-aligned for fetches)
+        # and derives the TLB entry from (vaddr, paddr) as given, so paddr must carry the same
+        # page offset as vaddr or every access in the page is shifted.
+        entry.paddr = result[0] | (vaddr & 0xFFF)
+        entry.perms = result[1]
+        return True
+
+    def deny(self, vaddr: int, access: int, reason: str, paddr: int | None = None) -> None:
+        """Called by a policy that refuses a fill, so the fault report can say why."""
+        self.denial = Denial(vaddr, ACCESS_NAMES.get(access, str(access)), reason, paddr)
+
+    def flush_tlb(self) -> None:
+        self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
+
+    def invalidate_code(self, begin: int, end: int) -> None:
+        """Drop cached translations of code after its bytes changed (Unicorn is not coherent)."""
+        self.uc.ctl_remove_cache(begin, end)
+
+    # --- exceptions and gates ------------------------------------------------------------
+    def _default_intr(self, view: "CpuView", intno: int) -> None:
+        self.pending_fault = GuestFault(self.world, self.pc, "exception",
+                                        f"unhandled exception {intno}")
+        self.stop()
+
+    def _intr(self, uc: Uc, intno: int, _ud) -> None:
+        self.on_intr(self, intno)
+
+    def set_gates(self, begin: int, end: int, gates: dict[int, Callable[["CpuView"], None]]) -> None:
+        """Install native-call gates: addresses where the Python half of a component runs.
+
+        One code hook covers [begin, end); outside that range it costs nothing.
+        """
+        self._gates = dict(gates)
+        if self._gate_hook is not None:
+            self.uc.hook_del(self._gate_hook)
+        self._gate_hook = self.uc.hook_add(UC_HOOK_CODE, self._gate, begin=begin, end=end - 1)
+
+    def _gate(self, uc: Uc, address: int, size: int, _ud) -> None:
+        fn = self._gates.get(address)
+        if fn is not None:
+            fn(self)
+
+    # --- registers -------------------------------------------------------------------------
+    def read_args(self) -> tuple[int, ...]:
+        """x0..x7 in one native call."""
+        uclib.uc_reg_read_batch(self._h, self._ids8, self._ptrs8, 8)
+        return tuple(self._vals8)
+
+    def write_args(self, values: tuple[int, ...] | list[int]) -> None:
+        """Write x0..x(n-1) from ``values`` (n <= 8) in one native call."""
+        n = len(values)
+        v = self._vals8
+        for i in range(n):
+            v[i] = values[i] & 0xFFFFFFFFFFFFFFFF
+        uclib.uc_reg_write_batch(self._h, self._ids8, self._ptrs8, n)
+
+    def reg(self, name: str) -> int:
+        return self.uc.reg_read(getattr(A, f"UC_ARM64_REG_{name.upper()}"))
+
+    def set_reg(self, name: str, value: int) -> None:
+        self.uc.reg_write(getattr(A, f"UC_ARM64_REG_{name.upper()}"), value)
+
+    def x(self, n: int) -> int:
+        return self.uc.reg_read(_X_REGS[n])
+
+    def set_x(self, n: int, value: int) -> None:
+        self.uc.reg_write(_X_REGS[n], value & 0xFFFFFFFFFFFFFFFF)
+
+    @property
+    def pc(self) -> int:
+        return self.uc.reg_read(A.UC_ARM64_REG_PC)
+
+    @pc.setter
+    def pc(self, value: int) -> None:
+        self.uc.reg_write(A.UC_ARM64_REG_PC, value)
+
+    @property
+    def sp(self) -> int:
+        return self.uc.reg_read(A.UC_ARM64_REG_SP)
+
+    @sp.setter
+    def sp(self, value: int) -> None:
+        self.uc.reg_write(A.UC_ARM64_REG_SP, value)
+
+    def context_save(self):
+        return self.uc.context_save()
+
+    def context_restore(self, ctx) -> None:
+        self.uc.context_restore(ctx)
+
+    # --- running -----------------------------------------------------------------------------
+    def stop(self) -> None:
+        uclib.uc_emu_stop(self._h)
+
+    def run(self, begin: int, until: int = 0, count: int = 0) -> None:
+        """Run from ``begin`` until ``until``/stop/``count`` instructions; faults raise GuestFault."""
+        self.denial = None
+        self.pending_fault = None
+        uc = self.uc
+        uc._hook_exception = None
+        status = uclib.uc_emu_start(self._h, begin, until, 0, count)
+        if uc._hook_exception is not None:
+            # A Python hook raised: that is an emulator bug, never a guest fault; surface it.
+            exc, uc._hook_exception = uc._hook_exception, None
+            raise exc
+        if status:
+            raise self._fault_from(status)
+        if self.pending_fault is not None:
+            fault, self.pending_fault = self.pending_fault, None
+            raise fault
+
+    def _fault_from(self, status: int) -> GuestFault:
+        pc = self.pc
+        err = UcError(status)
+        if status == UC_ERR_EXCEPTION and self.denial is not None:
+            d = self.denial
+            return GuestFault(self.world, pc, f"{d.access} abort", d.reason, d)
+        return GuestFault(self.world, pc, "exception", str(err))

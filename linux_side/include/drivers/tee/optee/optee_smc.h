@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tzemu normal world: the OP-TEE SMC ABI as the Linux OP-TEE driver sees it
+ * (Linux v6.18).  All OP-TEE calls are SMC32; registers a0..a7 are 32-bit
+ * and a7 always carries the hypervisor client id.
+ */
+#ifndef OPTEE_SMC_H
+#define OPTEE_SMC_H
+
+#include <linux/arm-smccc.h>
+#include <linux/bits.h>
+
+/* Yielding and fast Trusted OS calls (owner 50). */
+#define OPTEE_SMC_STD_CALL_VAL(func_num) \
+	ARM_SMCCC_CALL_VAL(ARM_SMCCC_STD_CALL, ARM_SMCCC_SMC_32, \
+			   ARM_SMCCC_OWNER_TRUSTED_OS, (func_num))
+#define OPTEE_SMC_FAST_CALL_VAL(func_num) \
+	ARM_SMCCC_CALL_VAL(ARM_SMCCC_FAST_CALL, ARM_SMCCC_SMC_32, \
+			   ARM_SMCCC_OWNER_TRUSTED_OS, (func_num))
+
+/* General calls live at the end of the Trusted OS range (owner 63). */
+#define OPTEE_SMC_FUNCID_CALLS_COUNT	0xFF00
+#define OPTEE_SMC_CALLS_COUNT \
+	ARM_SMCCC_CALL_VAL(ARM_SMCCC_FAST_CALL, ARM_SMCCC_SMC_32, \
+			   ARM_SMCCC_OWNER_TRUSTED_OS_END, \
+			   OPTEE_SMC_FUNCID_CALLS_COUNT)
+
+/* API UID: a0..a3 = OPTEE_MSG_UID_0..3 */
+#define OPTEE_SMC_FUNCID_CALLS_UID	0xFF01
+#define OPTEE_SMC_CALLS_UID \
+	ARM_SMCCC_CALL_VAL(ARM_SMCCC_FAST_CALL, ARM_SMCCC_SMC_32, \
+			   ARM_SMCCC_OWNER_TRUSTED_OS_END, \
+			   OPTEE_SMC_FUNCID_CALLS_UID)
+
+/* API revision: a0 = major, a1 = minor */
+#define OPTEE_SMC_FUNCID_CALLS_REVISION	0xFF03
+#define OPTEE_SMC_CALLS_REVISION \
+	ARM_SMCCC_CALL_VAL(ARM_SMCCC_FAST_CALL, ARM_SMCCC_SMC_32, \
+			   ARM_SMCCC_OWNER_TRUSTED_OS_END, \
+			   OPTEE_SMC_FUNCID_CALLS_REVISION)
+
+/* OS UUID: a0..a3 = OPTEE_MSG_OS_OPTEE_UUID_0..3 */
+#define OPTEE_SMC_FUNCID_GET_OS_UUID	0
+#define OPTEE_SMC_CALL_GET_OS_UUID \
+	OPTEE_SMC_FAST_CALL_VAL(OPTEE_SMC_FUNCID_GET_OS_UUID)
+
+/* OS revision: a0 = major, a1 = minor, a2 = build id (0 = unknown) */
+#define OPTEE_SMC_FUNCID_GET_OS_REVISION	1
+#define OPTEE_SMC_CALL_GET_OS_REVISION \
+	OPTEE_SMC_FAST_CALL_VAL(OPTEE_SMC_FUNCID_GET_OS_REVISION)
+
+/* Image loader entry (owner 63) */
+#define OPTEE_SMC_FUNCID_CALL_LOAD_IMAGE	2
+#define OPTEE_SMC_CALL_LOAD_IMAGE \
+	ARM_SMCCC_CALL_VAL(ARM_SMCCC_FAST_CALL, ARM_SMCCC_SMC_32, \
+			   ARM_SMCCC_OWNER_TRUSTED_OS_END, \
+			   OPTEE_SMC_FUNCID_CALL_LOAD_IMAGE)
+
+/* Resume a thread suspended by an RPC; a1..a2 results, a3..a7 resume info */
+#define OPTEE_SMC_FUNCID_RETURN_FROM_RPC	3
+#define OPTEE_SMC_CALL_RETURN_FROM_RPC \
+	OPTEE_SMC_STD_CALL_VAL(OPTEE_SMC_FUNCID_RETURN_FROM_RPC)
+
+/* Run one message: a1/a2 = upper/lower half of the PA of an optee_msg_arg */
+#define OPTEE_SMC_FUNCID_CALL_WITH_ARG	4
+#define OPTEE_SMC_CALL_WITH_ARG \
+	OPTEE_SMC_STD_CALL_VAL(OPTEE_SMC_FUNCID_CALL_WITH_ARG)
+
+/* Reserved shared memory: a1 = PA, a2 = size, a3 = cache settings */
+#define OPTEE_SMC_FUNCID_GET_SHM_CONFIG	7
+#define OPTEE_SMC_GET_SHM_CONFIG \
+	OPTEE_SMC_FAST_CALL_VAL(OPTEE_SMC_FUNCID_GET_SHM_CONFIG)
+#define OPTEE_SMC_SHM_CACHED		1
+
+/* Outer-cache mutex (secure OS internal) */
+#define OPTEE_SMC_FUNCID_L2CC_MUTEX	8
+#define OPTEE_SMC_L2CC_MUTEX \
+	OPTEE_SMC_FAST_CALL_VAL(OPTEE_SMC_FUNCID_L2CC_MUTEX)
+
+/* Capability exchange: a1 in = normal-world caps, a1 out = secure caps */
+#define OPTEE_SMC_FUNCID_EXCHANGE_CAPABILITIES	9
+#define OPTEE_SMC_EXCHANGE_CAPABILITIES \
+	OPTEE_SMC_FAST_CALL_VAL(OPTEE_SMC_FUNCID_EXCHANGE_CAPABILITIES)
+
+/* Normal-world capability: the kernel runs on a single CPU */
+#define OPTEE_SMC_NSEC_CAP_UNIPROCESSOR		BIT(0)
+
+/* Secure-world capabilities */
+#define OPTEE_SMC_SEC_CAP_HAVE_RESERVED_SHM	BIT(0)
+#define OPTEE_SMC_SEC_CAP_UNREGISTERED_SHM	BIT(1)
+#define OPTEE_SMC_SEC_CAP_DYNAMIC_SHM		BIT(2)
+#define OPTEE_SMC_SEC_CAP_VIRTUALIZATION	BIT(3)
+#define OPTEE_SMC_SEC_CAP_MEMREF_NULL		BIT(4)
+#define OPTEE_SMC_SEC_CAP_ASYNC_NOTIF		BIT(5)
+#define OPTEE_SMC_SEC_CAP_RPC_ARG		BIT(6)
+#define OPTEE_SMC_SEC_CAP_RPMB_PROBE		BIT(7)
+#define OPTEE_SMC_SEC_CAP_PROTMEM		BIT(8)	/* static carveout */
+#define OPTEE_SMC_SEC_CAP_DYNAMIC_PROTMEM	BIT(9)	/* lend/reclaim */
+
+/* Drain the secure side's shm cache, one cookie (a1:a2) per call */
+#define OPTEE_SMC_FUNCID_DISABLE_SHM_CACHE	10
+#define OPTEE_SMC_DISABLE_SHM_CACHE \
+	OPTEE_SMC_FAST_CALL_VAL(OPTEE_SMC_FUNCID_DISABLE_SHM_CACHE)
+
+#define OPTEE_SMC_FUNCID_ENABLE_SHM_CACHE	11
+#define OPTEE_SMC_ENABLE_SHM_CACHE \
+	OPTEE_SMC_FAST_CALL_VAL(OPTEE_SMC_FUNCID_ENABLE_SHM_CACHE)
+
+/* Secondary core boot (secure OS internal) */
+#define OPTEE_SMC_FUNCID_BOOT_SECONDARY		12
+#define OPTEE_SMC_BOOT_SECONDARY \
+	OPTEE_SMC_FAST_CALL_VAL(OPTEE_SMC_FUNCID_BOOT_SECONDARY)
+
+/* Guest lifetime notifications from a hypervisor */
+#define OPTEE_SMC_FUNCID_VM_CREATED		13
+#define OPTEE_SMC_VM_CREATED \
+	OPTEE_SMC_FAST_CALL_VAL(OPTEE_SMC_FUNCID_VM_CREATED)
+#define OPTEE_SMC_FUNCID_VM_DESTROYED		14
+#define OPTEE_SMC_VM_DESTROYED \
+	OPTEE_SMC_FAST_CALL_VAL(OPTEE_SMC_FUNCID_VM_DESTROYED)
+
+/* a1 = number of secure threads (concurrent yielding calls) */
+#define OPTEE_SMC_FUNCID_GET_THREAD_COUNT	15
+#define OPTEE_SMC_GET_THREAD_COUNT \
+	OPTEE_SMC_FAST_CALL_VAL(OPTEE_SMC_FUNCID_GET_THREAD_COUNT)
+
+#define OPTEE_SMC_FUNCID_ENABLE_ASYNC_NOTIF	16
+#define OPTEE_SMC_ENABLE_ASYNC_NOTIF \
+	OPTEE_SMC_FAST_CALL_VAL(OPTEE_SMC_FUNCID_ENABLE_ASYNC_NOTIF)
+
+/* a1 = value, a2 = VALID/PENDING bits */
+#define OPTEE_SMC_ASYNC_NOTIF_VALUE_VALID	BIT(0)
+#define OPTEE_SMC_ASYNC_NOTIF_VALUE_PENDING	BIT(1)
+/* The value asking the normal world for a bottom-half yielding call */
+#define OPTEE_SMC_ASYNC_NOTIF_VALUE_DO_BOTTOM_HALF	0
+#define OPTEE_SMC_FUNCID_GET_ASYNC_NOTIF_VALUE	17
+#define OPTEE_SMC_GET_ASYNC_NOTIF_VALUE \
+	OPTEE_SMC_FAST_CALL_VAL(OPTEE_SMC_FUNCID_GET_ASYNC_NOTIF_VALUE)
+
+/* Like CALL_WITH_ARG, with an RPC optee_msg_arg right after the first */
+#define OPTEE_SMC_FUNCID_CALL_WITH_RPC_ARG	18
+#define OPTEE_SMC_CALL_WITH_RPC_ARG \
+	OPTEE_SMC_STD_CALL_VAL(OPTEE_SMC_FUNCID_CALL_WITH_RPC_ARG)
+
+/* Arg inside a registered shm: a1/a2 = cookie, a3 = offset */
+#define OPTEE_SMC_FUNCID_CALL_WITH_REGD_ARG	19
+#define OPTEE_SMC_CALL_WITH_REGD_ARG \
+	OPTEE_SMC_STD_CALL_VAL(OPTEE_SMC_FUNCID_CALL_WITH_REGD_ARG)
+
+/* Static protected carveout: a1 = PA, a2 = size, a3 = PA width */
+#define OPTEE_SMC_FUNCID_GET_PROTMEM_CONFIG	20
+#define OPTEE_SMC_GET_PROTMEM_CONFIG \
+	OPTEE_SMC_FAST_CALL_VAL(OPTEE_SMC_FUNCID_GET_PROTMEM_CONFIG)
+
+/* Status in a0 */
+#define OPTEE_SMC_RETURN_OK			0x0
+#define OPTEE_SMC_RETURN_ETHREAD_LIMIT		0x1
+#define OPTEE_SMC_RETURN_EBUSY			0x2
+#define OPTEE_SMC_RETURN_ERESUME		0x3
+#define OPTEE_SMC_RETURN_EBADADDR		0x4
+#define OPTEE_SMC_RETURN_EBADCMD		0x5
+#define OPTEE_SMC_RETURN_ENOMEM			0x6
+#define OPTEE_SMC_RETURN_ENOTAVAIL		0x7
+#define OPTEE_SMC_RETURN_UNKNOWN_FUNCTION	0xFFFFFFFF
+
+/*
+ * RPC requests: a0 = 0xFFFF0000 | function.  0xFFFFFFFF has the prefix too
+ * but means "unknown function", so it is excluded.
+ */
+#define OPTEE_SMC_RETURN_RPC_PREFIX_MASK	0xFFFF0000
+#define OPTEE_SMC_RETURN_RPC_PREFIX		0xFFFF0000
+#define OPTEE_SMC_RETURN_RPC_FUNC_MASK		0x0000FFFF
+
+#define OPTEE_SMC_RETURN_GET_RPC_FUNC(ret) \
+	((ret) & OPTEE_SMC_RETURN_RPC_FUNC_MASK)
+#define OPTEE_SMC_RETURN_IS_RPC(ret)					\
+	((ret) != OPTEE_SMC_RETURN_UNKNOWN_FUNCTION &&			\
+	 ((ret) & OPTEE_SMC_RETURN_RPC_PREFIX_MASK) ==			\
+		OPTEE_SMC_RETURN_RPC_PREFIX)
+#define OPTEE_SMC_RPC_VAL(func)		((func) | OPTEE_SMC_RETURN_RPC_PREFIX)
+
+/* a1 = size; answer a1/a2 = PA, a4/a5 = cookie */
+#define OPTEE_SMC_RPC_FUNC_ALLOC	0
+#define OPTEE_SMC_RETURN_RPC_ALLOC \
+	OPTEE_SMC_RPC_VAL(OPTEE_SMC_RPC_FUNC_ALLOC)
+
+/* a1/a2 = cookie of the memory to free */
+#define OPTEE_SMC_RPC_FUNC_FREE		2
+#define OPTEE_SMC_RETURN_RPC_FREE \
+	OPTEE_SMC_RPC_VAL(OPTEE_SMC_RPC_FUNC_FREE)
+
+/* A normal-world interrupt arrived; just resume */
+#define OPTEE_SMC_RPC_FUNC_FOREIGN_INTR	4
+#define OPTEE_SMC_RETURN_RPC_FOREIGN_INTR \
+	OPTEE_SMC_RPC_VAL(OPTEE_SMC_RPC_FUNC_FOREIGN_INTR)
+
+/* a1/a2 = cookie of the shm holding the RPC optee_msg_arg */
+#define OPTEE_SMC_RPC_FUNC_CMD		5
+#define OPTEE_SMC_RETURN_RPC_CMD \
+	OPTEE_SMC_RPC_VAL(OPTEE_SMC_RPC_FUNC_CMD)
+
+#endif /* OPTEE_SMC_H */

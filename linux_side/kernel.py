@@ -1,0 +1,162 @@
+"""The Linux kernel model: files and device nodes, one user process, the OP-TEE driver.
+
+System calls mirror the real ones: ``open(path)`` gives an fd, ``ioctl(fd, request, arg)``
+takes the real request number and argument bytes and returns the bytes the kernel copies back
+(with the syscall's return value in ``.ret``) or raises :class:`LinuxError` with an errno,
+``mmap``, ``close``. Several callers can run interleaved with :meth:`Kernel.run_concurrently`.
+"""
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+from typing import Any, Callable, Generator, Sequence
+
+from emu.abi import AbiSet, linux_abi
+from linux_side.conduit import NsConduit
+from linux_side.errors import LinuxError
+from linux_side.mm import PageAllocator, UserSpace, page_align
+from linux_side.optee.optee import OpteeDriver
+from linux_side.sched import Task, run_sync, run_tasks
+from linux_side.supplicant import Supplicant
+from linux_side.tee.tee_core import TeeDevice
+
+FIRST_FD = 3
+
+
+class IoctlResult(bytes):
+    """The argument bytes as copied back to user space, plus the syscall's return value."""
+
+    ret: int = 0
+
+    def __new__(cls, data: bytes, ret: int = 0) -> "IoctlResult":
+        obj = super().__new__(cls, data)
+        obj.ret = ret
+        return obj
+
+
+@dataclass
+class OpenFile:
+    obj: Any
+    name: str
+    refs: int = 1
+
+
+@dataclass
+class KernelConfig:
+    kernel_pool_base: int
+    kernel_pool_size: int
+    ta_dirs: Sequence[str] = ()
+    clock_epoch: int = 1_700_000_000     # deterministic wall clock start (seconds)
+
+
+class Kernel:
+    def __init__(self, conduit: NsConduit, config: KernelConfig, abi: AbiSet | None = None,
+                 log: Callable[[str], None] | None = None):
+        self.conduit = conduit
+        self.config = config
+        self.abi = abi or linux_abi()
+        self.c = self.abi.c
+        self.pages = PageAllocator(config.kernel_pool_base, config.kernel_pool_size)
+        self.user = UserSpace()
+        self.files: dict[int, OpenFile] = {}
+        self.devices: dict[str, Callable[["Kernel"], Any]] = {}
+        self.supplicant = Supplicant(config.ta_dirs)
+        self.dmesg: list[str] = []
+        self._log = log
+        self._clock_ns = 0
+        self.interrupts_taken: list[int] = []
+        self.optee: OpteeDriver | None = None
+        self.tee0: TeeDevice | None = None
+
+    # --- boot ----------------------------------------------------------------------------------
+    def probe_optee(self) -> Any:
+        """optee_probe: bring up the driver and register /dev/tee0."""
+        drv = OpteeDriver(self, self.abi, "smc")
+        info = drv.probe()
+        for line in info.log:
+            self.log(line)
+        self.optee = drv
+        self.tee0 = TeeDevice(self, "tee0", drv)
+        self.devices["/dev/tee0"] = lambda k: self.tee0.open(k)
+        return info
+
+    def log(self, line: str) -> None:
+        self.dmesg.append(line)
+        if self._log:
+            self._log(line)
+
+    def realtime(self) -> tuple[int, int]:
+        """ktime_get_real_ts64 of a deterministic clock: advances 1 ms per reading."""
+        self._clock_ns += 1_000_000
+        total = self.config.clock_epoch * 1_000_000_000 + self._clock_ns
+        return divmod(total, 1_000_000_000)
+
+    def take_interrupts(self) -> list[int]:
+        taken = self.conduit.take_interrupts()
+        self.interrupts_taken.extend(taken)
+        return taken
+
+    # --- files --------------------------------------------------------------------------------------
+    def install_file(self, obj: Any, name: str) -> int:
+        fd = FIRST_FD
+        while fd in self.files:
+            fd += 1
+        self.files[fd] = OpenFile(obj, name)
+        return fd
+
+    def _file(self, fd: int) -> OpenFile:
+        f = self.files.get(fd)
+        if f is None:
+            raise LinuxError(errno.EBADF, f"fd {fd} is not open")
+        return f
+
+    def open(self, path: str, flags: int = 2) -> int:
+        factory = self.devices.get(path)
+        if factory is None:
+            raise LinuxError(errno.ENOENT, f"{path}: no such device")
+        return self.install_file(factory(self), path)
+
+    def close(self, fd: int) -> None:
+        f = self._file(fd)
+        del self.files[fd]
+        f.refs -= 1
+        if f.refs == 0:
+            f.obj.release(self)
+
+    def ioctl(self, fd: int, request: int, arg: bytes) -> IoctlResult:
+        ret, out = self.run(self.ioctl_gen(fd, request, arg))
+        return IoctlResult(out, ret)
+
+    def ioctl_gen(self, fd: int, request: int, arg: bytes) -> Generator:
+        f = self._file(fd)
+        if not isinstance(arg, (bytes, bytearray, memoryview)):
+            raise LinuxError(errno.EFAULT, "ioctl argument must be bytes")
+        return (yield from f.obj.ioctl(self, request & 0xFFFFFFFF, bytes(arg)))
+
+    def mmap(self, fd: int, length: int) -> int:
+        return self._file(fd).obj.mmap(self, length)
+
+    # --- running kernel paths ------------------------------------------------------------------
+    def run(self, gen: Generator) -> Any:
+        return run_sync(gen)
+
+    def run_concurrently(self, calls: Sequence[tuple[str, Generator]]) -> list[Task]:
+        """Interleave several syscalls at the driver's sleep/reschedule points."""
+        queues = [self.optee.ops.call_queue] if self.optee else []
+        return run_tasks([Task(name, gen) for name, gen in calls], queues)
+
+    # --- user memory ---------------------------------------------------------------------------------
+    def user_alloc(self, size: int) -> int:
+        """Anonymous user memory (mmap MAP_ANONYMOUS), backed by NS pages."""
+        pa = self.pages.alloc(page_align(max(size, 1)))
+        self.conduit.write(pa, bytes(page_align(max(size, 1))))
+        return self.user.map(pa, size)
+
+    def copy_from_user(self, va: int, size: int) -> bytes:
+        return b"".join(self.conduit.read(pa, n) for pa, n in self.user.resolve(va, size))
+
+    def copy_to_user(self, va: int, data: bytes) -> None:
+        pos = 0
+        for pa, n in self.user.resolve(va, len(data)):
+            self.conduit.write(pa, data[pos:pos + n])
+            pos += n

@@ -1,0 +1,104 @@
+"""Normal-world memory management: the kernel's page allocator and user address spaces."""
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass, field
+
+from linux_side.errors import LinuxError
+
+PAGE_SIZE = 0x1000
+
+
+def page_align(n: int) -> int:
+    return (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+
+
+class PageAllocator:
+    """First-fit allocator of physically contiguous pages (alloc_pages / free_pages)."""
+
+    def __init__(self, base: int, size: int, name: str = "kernel"):
+        self.base, self.size, self.name = base, size, name
+        self._free: list[tuple[int, int]] = [(base, size)]
+        self.allocated: dict[int, int] = {}
+
+    def alloc(self, nbytes: int) -> int:
+        need = page_align(max(nbytes, 1))
+        for i, (start, length) in enumerate(self._free):
+            if length >= need:
+                self._free[i:i + 1] = [] if length == need else [(start + need, length - need)]
+                self.allocated[start] = need
+                return start
+        raise LinuxError(errno.ENOMEM, f"{self.name} pool: no {need:#x} contiguous bytes")
+
+    def free(self, pa: int) -> None:
+        size = self.allocated.pop(pa, None)
+        if size is None:
+            raise ValueError(f"{self.name} pool: {pa:#x} was not allocated")
+        self._free.append((pa, size))
+        self._free.sort()
+        merged: list[tuple[int, int]] = []
+        for start, length in self._free:
+            if merged and merged[-1][0] + merged[-1][1] == start:
+                merged[-1] = (merged[-1][0], merged[-1][1] + length)
+            else:
+                merged.append((start, length))
+        self._free = merged
+
+    @property
+    def free_bytes(self) -> int:
+        return sum(length for _, length in self._free)
+
+
+USER_VA_BASE = 0x0000_0040_0000_0000
+
+
+@dataclass
+class UserSpace:
+    """A process's address space: user VA pages backed by NS physical pages."""
+
+    pages: dict[int, int] = field(default_factory=dict)      # va page -> pa page
+    next_va: int = USER_VA_BASE
+
+    def map(self, pa: int, size: int) -> int:
+        va = self.next_va
+        for off in range(0, page_align(size), PAGE_SIZE):
+            self.pages[va + off] = pa + off
+        self.next_va += page_align(size) + PAGE_SIZE
+        return va
+
+    def unmap(self, va: int, size: int) -> None:
+        for off in range(0, page_align(size), PAGE_SIZE):
+            self.pages.pop(va + off, None)
+
+    def resolve(self, va: int, size: int) -> list[tuple[int, int]]:
+        """Physical runs of a user buffer; EFAULT if any page is unmapped."""
+        runs: list[tuple[int, int]] = []
+        pos, end = va, va + size
+        if va < 0 or size < 0:
+            raise LinuxError(errno.EFAULT, f"bad user buffer {va:#x}+{size:#x}")
+        while pos < end:
+            page = pos & ~(PAGE_SIZE - 1)
+            pa_page = self.pages.get(page)
+            if pa_page is None:
+                raise LinuxError(errno.EFAULT, f"user address {pos:#x} is not mapped")
+            chunk = min(page + PAGE_SIZE, end) - pos
+            pa = pa_page + pos - page
+            if runs and runs[-1][0] + runs[-1][1] == pa:
+                runs[-1] = (runs[-1][0], runs[-1][1] + chunk)
+            else:
+                runs.append((pa, chunk))
+            pos += chunk
+        return runs
+
+    def resolve_pages(self, va: int, size: int) -> list[tuple[int, int]]:
+        """(physical page, va page) for each page of a page-aligned user range; EFAULT if any
+        page is unmapped (get_user_pages)."""
+        if va % PAGE_SIZE:
+            raise LinuxError(errno.EINVAL, f"user range {va:#x} is not page aligned")
+        out = []
+        for off in range(0, page_align(size), PAGE_SIZE):
+            pa = self.pages.get(va + off)
+            if pa is None:
+                raise LinuxError(errno.EFAULT, f"user address {va + off:#x} is not mapped")
+            out.append((pa, va + off))
+        return out

@@ -1,0 +1,175 @@
+"""The OP-TEE driver's SMC ABI transport (drivers/tee/optee/smc_abi.c).
+
+Probe: API UID, OS revision, API revision, capability exchange, thread count, shm cache.
+Calls: ``optee_smc_do_call_with_arg`` picks CALL_WITH_RPC_ARG (the driver's message buffers are
+contiguous kernel pages that are not registered, so it has an RPC arg but no registered arg),
+sleeps on the call queue on ETHREAD_LIMIT, and serves RPCs until the secure world answers.
+"""
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generator
+
+from linux_side.errors import LinuxError
+from linux_side.optee.optee_msg import MsgArg
+from linux_side.sched import Resched, Sleep, WaitQueue
+from linux_side.tee.tee_shm import TeeShm
+
+if TYPE_CHECKING:
+    from linux_side.optee.optee import OpteeDriver
+
+
+@dataclass
+class ProbeInfo:
+    api_uid: tuple[int, int, int, int] = (0, 0, 0, 0)
+    api_revision: tuple[int, int] = (0, 0)
+    os_revision: tuple[int, int, int] = (0, 0, 0)
+    sec_caps: int = 0
+    thread_count: int = 0
+    log: list[str] = field(default_factory=list)
+
+
+def reg_pair(value: int) -> tuple[int, int]:
+    return (value >> 32) & 0xFFFFFFFF, value & 0xFFFFFFFF
+
+
+def reg_pair_to(hi: int, lo: int) -> int:
+    return ((hi & 0xFFFFFFFF) << 32) | (lo & 0xFFFFFFFF)
+
+
+class SmcAbi:
+    """SMC-ABI backend operations used by the generic OP-TEE driver code."""
+
+    name = "smc"
+
+    def __init__(self, driver: "OpteeDriver"):
+        self.drv = driver
+        self.c = driver.c
+        self.kernel = driver.kernel
+        self.call_queue = WaitQueue("optee call queue")
+        self.info = ProbeInfo()
+        self.rpc_param_count = 0
+
+    def smc(self, *args: int) -> tuple[int, ...]:
+        regs = tuple(args) + (0,) * (8 - len(args))
+        return self.kernel.conduit.smc(*regs)
+
+    # --- probe ---------------------------------------------------------------------------------
+    def probe(self) -> ProbeInfo:
+        c, info = self.c, self.info
+        r = self.smc(c.OPTEE_SMC_CALLS_UID)
+        info.api_uid = tuple(x & 0xFFFFFFFF for x in r[:4])
+        if info.api_uid != (c.OPTEE_MSG_UID_0, c.OPTEE_MSG_UID_1, c.OPTEE_MSG_UID_2,
+                            c.OPTEE_MSG_UID_3):
+            raise LinuxError(errno.ENODEV, "optee: api uid mismatch")
+        r = self.smc(c.OPTEE_SMC_CALL_GET_OS_REVISION)
+        info.os_revision = (r[0] & 0xFFFFFFFF, r[1] & 0xFFFFFFFF, r[2] & 0xFFFFFFFF)
+        info.log.append("optee: revision %d.%d" % info.os_revision[:2])
+        r = self.smc(c.OPTEE_SMC_CALLS_REVISION)
+        info.api_revision = (r[0] & 0xFFFFFFFF, r[1] & 0xFFFFFFFF)
+        if info.api_revision[0] != c.OPTEE_MSG_REVISION_MAJOR or \
+                info.api_revision[1] < c.OPTEE_MSG_REVISION_MINOR:
+            raise LinuxError(errno.ENODEV, "optee: api revision mismatch")
+        r = self.smc(c.OPTEE_SMC_EXCHANGE_CAPABILITIES, c.OPTEE_SMC_NSEC_CAP_UNIPROCESSOR)
+        if r[0] & 0xFFFFFFFF != c.OPTEE_SMC_RETURN_OK:
+            raise LinuxError(errno.EINVAL, "optee: capabilities mismatch")
+        info.sec_caps = r[1] & 0xFFFFFFFF
+        self.rpc_param_count = r[3] & 0xFF
+        if not info.sec_caps & c.OPTEE_SMC_SEC_CAP_DYNAMIC_SHM:
+            raise LinuxError(errno.EINVAL, "optee: neither reserved nor dynamic shared memory")
+        r = self.smc(c.OPTEE_SMC_GET_THREAD_COUNT)
+        info.thread_count = r[1] & 0xFFFFFFFF if r[0] & 0xFFFFFFFF == c.OPTEE_SMC_RETURN_OK else 0
+        self.disable_shm_cache()
+        self.smc(c.OPTEE_SMC_ENABLE_SHM_CACHE)
+        info.log.append("optee: dynamic shared memory is enabled")
+        return info
+
+    def disable_shm_cache(self) -> None:
+        c = self.c
+        for _ in range(1024):
+            r = self.smc(c.OPTEE_SMC_DISABLE_SHM_CACHE)
+            if r[0] & 0xFFFFFFFF == c.OPTEE_SMC_RETURN_ENOTAVAIL:
+                return
+            if r[0] & 0xFFFFFFFF == c.OPTEE_SMC_RETURN_OK:
+                shm = self.drv.shm_table.by_cookie.get(reg_pair_to(r[1], r[2]))
+                if shm is not None:
+                    self.drv.shm_table.put(shm)
+
+    # --- gen caps ------------------------------------------------------------------------------
+    def gen_caps(self) -> int:
+        c = self.c
+        caps = c.TEE_GEN_CAP_GP
+        if self.info.sec_caps & c.OPTEE_SMC_SEC_CAP_DYNAMIC_SHM:
+            caps |= c.TEE_GEN_CAP_REG_MEM
+        if self.info.sec_caps & c.OPTEE_SMC_SEC_CAP_MEMREF_NULL:
+            caps |= c.TEE_GEN_CAP_MEMREF_NULL
+        return caps
+
+    # --- calls -----------------------------------------------------------------------------------
+    def do_call_with_arg(self, ctx: Any, arg_shm: TeeShm, rpc_shm: TeeShm | None) -> Generator:
+        """Issue one yielding call; returns 0 or raises on a transport failure."""
+        c, drv = self.c, self.drv
+        if rpc_shm is not None:
+            fid = c.OPTEE_SMC_CALL_WITH_RPC_ARG
+        else:
+            fid = c.OPTEE_SMC_CALL_WITH_ARG
+        hi, lo = reg_pair(arg_shm.paddr)
+        args = [fid, hi, lo, 0, 0, 0, 0, 0]
+        held_rpc_shms: list[TeeShm] = []
+        try:
+            while True:
+                r = self.smc(*args)
+                a0 = r[0] & 0xFFFFFFFF
+                if a0 == c.OPTEE_SMC_RETURN_ETHREAD_LIMIT:
+                    drv.stats["ethread_limit"] += 1
+                    yield Sleep(self.call_queue)
+                    continue
+                if (a0 & c.OPTEE_SMC_RETURN_RPC_PREFIX_MASK) == c.OPTEE_SMC_RETURN_RPC_PREFIX \
+                        and a0 != c.OPTEE_SMC_RETURN_UNKNOWN_FUNCTION:
+                    args = yield from self._handle_rpc(ctx, r, rpc_shm, held_rpc_shms)
+                    continue
+                if a0 != c.OPTEE_SMC_RETURN_OK:
+                    drv.stats["call_errors"] += 1
+                    raise LinuxError(errno.EIO, f"optee: yielding call returned {a0:#x}")
+                return 0
+        finally:
+            self.call_queue.wake_one()
+
+    def _handle_rpc(self, ctx: Any, r: tuple[int, ...], rpc_shm: TeeShm | None,
+                    held: list[TeeShm]) -> Generator:
+        """optee_handle_rpc: serve one RPC and build the RETURN_FROM_RPC registers."""
+        c, drv = self.c, self.drv
+        func = r[0] & c.OPTEE_SMC_RETURN_RPC_FUNC_MASK
+        out = [c.OPTEE_SMC_CALL_RETURN_FROM_RPC, 0, 0, r[3], r[4], r[5], r[6], r[7]]
+        drv.stats["rpc"] += 1
+        if func == c.OPTEE_SMC_RPC_FUNC_ALLOC:
+            try:
+                shm = drv.alloc_priv_shm(r[1] & 0xFFFFFFFF)
+            except LinuxError:
+                shm = None
+            if shm is not None:
+                out[1], out[2] = reg_pair(shm.paddr)
+                out[4], out[5] = reg_pair(shm.cookie)
+                held.append(shm)
+            else:
+                out[1] = out[2] = out[4] = out[5] = 0
+        elif func == c.OPTEE_SMC_RPC_FUNC_FREE:
+            shm = drv.shm_table.by_cookie.get(reg_pair_to(r[1], r[2]))
+            if shm is not None:
+                if shm in held:
+                    held.remove(shm)
+                drv.shm_table.put(shm)
+        elif func == c.OPTEE_SMC_RPC_FUNC_FOREIGN_INTR:
+            self.kernel.take_interrupts()
+            yield Resched()
+        elif func == c.OPTEE_SMC_RPC_FUNC_CMD:
+            if rpc_shm is not None:
+                arg_shm = rpc_shm
+            else:
+                arg_shm = drv.shm_table.by_cookie.get(reg_pair_to(r[1], r[2]))
+            if arg_shm is not None:
+                drv.rpc.handle_cmd(ctx, arg_shm)
+        else:
+            drv.kernel.log(f"optee: unknown RPC func {func:#x}")
+        return out

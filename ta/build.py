@@ -1,0 +1,114 @@
+"""Build the built-in TAs listed in ``ta/tas.toml`` into TA ELF images.
+
+The platform loads TAs from ELF bytes (as OP-TEE's ldelf does), so even our hand-written
+assembly TAs go through a real ELF: assemble at base 0 with :func:`emu.asm.assemble`, then pack
+with :func:`ta.elf_builder.build_ta_elf`. ``python -m ta.build OUTDIR`` writes ``<uuid>.elf``.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+import tomllib
+import uuid
+from pathlib import Path
+from typing import Any, Mapping
+
+from emu.asm import assemble
+from ta.elf_builder import build_ta_elf
+
+TA_DIR = Path(__file__).resolve().parent
+TAS_TOML = TA_DIR / "tas.toml"
+
+# OP-TEE numbers (optee_ta_format.md §5.2-§5.4, secure_os.md §8); overridden by the shared
+# header-derived constants when emu.abi is available, so both sides read one source.
+_FALLBACK_DEFINES: dict[str, int] = {
+    "TEE_SCN_RETURN": 0,
+    "TEE_SCN_LOG": 1,
+    "TEE_SCN_PANIC": 2,
+    "TEE_SCN_CHECK_ACCESS_RIGHTS": 8,
+    "TEE_SCN_GET_TIME": 13,
+    "TEE_SCN_CRYP_RANDOM_NUMBER_GENERATE": 33,
+    "TEE_SUCCESS": 0,
+    "TEE_ERROR_GENERIC": 0xFFFF0000,
+    "TEE_ERROR_BAD_PARAMETERS": 0xFFFF0006,
+    "TEE_ERROR_NOT_SUPPORTED": 0xFFFF000A,
+    "TEE_ERROR_SHORT_BUFFER": 0xFFFF0010,
+    "TEE_PARAM_TYPE_NONE": 0,
+    "TEE_PARAM_TYPE_VALUE_INPUT": 1,
+    "TEE_PARAM_TYPE_VALUE_OUTPUT": 2,
+    "TEE_PARAM_TYPE_VALUE_INOUT": 3,
+    "TEE_PARAM_TYPE_MEMREF_INPUT": 5,
+    "TEE_PARAM_TYPE_MEMREF_OUTPUT": 6,
+    "TEE_PARAM_TYPE_MEMREF_INOUT": 7,
+    "TEE_MEMORY_ACCESS_READ": 0x1,
+    "TEE_MEMORY_ACCESS_WRITE": 0x2,
+    "UTEE_ENTRY_FUNC_OPEN_SESSION": 0,
+    "UTEE_ENTRY_FUNC_CLOSE_SESSION": 1,
+    "UTEE_ENTRY_FUNC_INVOKE_COMMAND": 2,
+    "UTEE_TIME_CAT_REE": 2,
+}
+
+
+@functools.lru_cache(maxsize=1)
+def ta_defines() -> dict[str, int]:
+    """Constants passed to the assembler; from ``emu.abi.secure_abi()`` where it has them."""
+    defines = dict(_FALLBACK_DEFINES)
+    try:
+        from emu.abi import secure_abi  # type: ignore[import-not-found]
+        constants: Mapping[str, Any] = secure_abi().constants
+    except Exception:  # not written yet, or its headers are incomplete: use the fact sheet
+        return defines
+    for name in defines:
+        value = constants.get(name)
+        if isinstance(value, int):
+            defines[name] = value
+    return defines
+
+
+def load_manifest(path: Path = TAS_TOML) -> list[dict[str, Any]]:
+    """The ``[[ta]]`` entries of the manifest."""
+    with open(path, "rb") as fh:
+        return list(tomllib.load(fh).get("ta", []))
+
+
+def build_ta(entry: Mapping[str, Any]) -> bytes:
+    """Assemble one manifest entry at base 0 and pack it into a TA ELF."""
+    source = Path(entry["source"])
+    if not source.is_absolute():
+        source = TA_DIR / source
+    program = assemble(source.read_text(), 0, name=source.name, defines=ta_defines())
+    slots = [program.sym(label) for label in entry.get("relative_relocs_labels", [])]
+    return build_ta_elf(program, uuid=uuid.UUID(str(entry["uuid"])), flags=int(entry["flags"]),
+                        stack_size=int(entry["stack_size"]),
+                        bss_size=int(entry.get("bss_size", 0)), relative_relocs=slots)
+
+
+@functools.lru_cache(maxsize=1)
+def builtin_tas() -> dict[uuid.UUID, tuple[str, bytes]]:
+    """UUID -> (name, ELF bytes) for every built-in TA; cached because every boot asks."""
+    result: dict[uuid.UUID, tuple[str, bytes]] = {}
+    for entry in load_manifest():
+        ta_uuid = uuid.UUID(str(entry["uuid"]))
+        if ta_uuid in result:
+            raise ValueError(f"{TAS_TOML}: duplicate TA uuid {ta_uuid}")
+        result[ta_uuid] = (str(entry["name"]), build_ta(entry))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ta.build OUTDIR``: write every built-in TA as ``OUTDIR/<uuid>.elf``."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m ta.build OUTDIR", file=sys.stderr)
+        return 2
+    outdir = Path(args[0])
+    outdir.mkdir(parents=True, exist_ok=True)
+    for ta_uuid, (name, elf) in builtin_tas().items():
+        path = outdir / f"{ta_uuid}.elf"
+        path.write_bytes(elf)
+        print(f"{name}: {path} ({len(elf)} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""The secure OS core: its S-EL1 image, the gates into Python, and the shared services.
+
+One core, thin transports (OP-TEE's habit): the SMC transport's fast and yielding entries
+(``entry_fast``, ``entry_std``) share the TA manager, the shared-memory registry and the
+syscall layer defined here. The secure OS reads its constants and struct layouts from its own
+header copy (tee_os/include) and sees the rest of the platform only through the CPU views and
+physical memory handed to it: it imports nothing from linux_side or firmware.
+"""
+from __future__ import annotations
+
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Callable, Mapping
+
+from emu.abi import AbiSet, secure_abi
+from emu.asm import Program, assemble
+from emu.cpu import CpuView
+from emu.events import EventBus
+from emu.physmem import PhysMem
+from emu.platform_map import MemoryMap
+from tee_os.entry_fast import FastEntry
+from tee_os.entry_std import StdEntry
+from tee_os.msg import MsgLayout
+from tee_os.shm import ShmRegistry
+from tee_os.syscalls import SyscallTable, deterministic_stream
+from tee_os.ta_manager import TaManager
+from tee_os.ta_memory import PAGE, PagePool
+from tee_os.user_ta import UserModeRunner
+
+USER_TA_PROP_TYPE = {"bool": 0, "u32": 1, "uuid": 2, "identity": 3, "string": 4}
+
+
+@dataclass
+class SecureConfig:
+    num_threads: int = 4
+    os_revision: tuple[int, int, int] = (4, 9, 0)
+    max_notif_value: int = 0
+    rpc_params: int = 4
+    seed: int = 0
+    extra_caps: tuple[str, ...] = ()           # e.g. ("PROTMEM",) in later configurations
+    log_sink: Callable[[str, str], None] | None = None
+
+
+@dataclass
+class TaLogLine:
+    ta: str
+    text: str
+
+
+class SecureOS:
+    """OP-TEE-like secure OS running behind the S-EL1 entry stubs."""
+
+    def __init__(self, *, s_el1: CpuView, s_el0: CpuView, physmem: PhysMem,
+                 memory_map: MemoryMap, bus: EventBus, config: SecureConfig | None = None,
+                 ta_store: Mapping[uuidlib.UUID, tuple[str, bytes]] | None = None,
+                 foreign_interrupt_pending: Callable[[], bool] | None = None,
+                 abi: AbiSet | None = None):
+        self.abi = abi or secure_abi()
+        self.c = self.abi.c
+        self.config = config or SecureConfig()
+        self.s_el1, self.s_el0 = s_el1, s_el0
+        self.physmem, self.memory_map, self.bus = physmem, memory_map, bus
+        self._foreign_pending = foreign_interrupt_pending or (lambda: False)
+        self.msg_layout = MsgLayout(self.abi)
+        layout = memory_map.layout
+        self.ta_pool = PagePool(layout["ta_pool_base"], layout["ta_pool_size"])
+        self.shm = ShmRegistry()
+        self.nsec_caps = 0
+        self.shm_cache_enabled = True
+        self.ta_log: list[TaLogLine] = []
+        self.clock_ms = 0
+        self._rng_counter = 0
+        self.booted = False
+        self.image = self._load_image(layout["tee_os_base"])
+        self.std = StdEntry(self, self.config.num_threads)
+        self.fast = FastEntry(self)
+        self.ta_manager = TaManager(self)
+        for _uuid, (name, elf) in (ta_store or {}).items():
+            self.ta_manager.add_image(name, elf)
+        self.syscalls = SyscallTable(self)
+        self.runner = UserModeRunner(s_el0, physmem, bus, self.syscalls)
+
+    # --- the S-EL1 image and its gates -------------------------------------------------------
+    def _load_image(self, base: int) -> Program:
+        src = resources.files("tee_os").joinpath("entry_a64.S").read_text()
+        defines = {k: v for k, v in self.abi.constants.items() if k.startswith("TEESMC_OPTEED_")}
+        image = assemble(src, base, name="tee_os/entry_a64.S", defines=defines)
+        self.physmem.write(base, image.code)
+        self.s_el1.invalidate_code(base, image.end)
+        self.s_el1.set_gates(image.sym("gate_area_start"), image.sym("gate_area_end"), {
+            image.sym("gate_boot_init"): self._gate_boot_init,
+            image.sym("gate_entry_fast"): self._gate_entry_fast,
+            image.sym("gate_entry_std"): self._gate_entry_std,
+        })
+        return image
+
+    @property
+    def entry_point(self) -> int:
+        return self.image.sym("_start")
+
+    def _gate_boot_init(self, view: CpuView) -> None:
+        self.booted = True
+        self.log_event("boot", image_base=self.image.base, threads=self.config.num_threads)
+
+    def _gate_entry_fast(self, view: CpuView) -> None:
+        view.write_args(self.fast.handle(view.read_args()))
+
+    def _gate_entry_std(self, view: CpuView) -> None:
+        view.write_args(self.std.handle(view.read_args()))
+
+    # --- capabilities ------------------------------------------------------------------------
+    def sec_caps(self) -> int:
+        c = self.c
+        caps = c.OPTEE_SMC_SEC_CAP_DYNAMIC_SHM | c.OPTEE_SMC_SEC_CAP_MEMREF_NULL | c.OPTEE_SMC_SEC_CAP_RPC_ARG
+        for name in self.config.extra_caps:
+            caps |= getattr(c, f"OPTEE_SMC_SEC_CAP_{name}")
+        return caps
+
+    # --- normal-world memory as the secure OS may use it --------------------------------------
+    def ns_range_ok(self, pa: int, size: int) -> bool:
+        """True when [pa, pa+size) is normal-world RAM (never secure RAM, never MMIO)."""
+        if pa < 0 or size < 0 or pa + size > 1 << 64:
+            return False
+        region = self.memory_map.region_of(pa, max(size, 1))
+        return region is not None and region.kind == "ram" and not region.secure
+
+    def ns_page_ok(self, pa: int) -> bool:
+        return pa % PAGE == 0 and self.ns_range_ok(pa, PAGE)
+
+    def check_shm_pages(self, pages: tuple[int, ...]) -> None:
+        """Hook for later protections (protected ranges may not become shared memory)."""
+
+    def read_ns(self, pa: int, size: int) -> bytes:
+        return self.physmem.read(pa, size)
+
+    def write_ns(self, pa: int, data: bytes) -> None:
+        self.physmem.write(pa, data)
+
+    # --- services used by syscalls --------------------------------------------------------------
+    def pending_foreign_interrupt(self) -> bool:
+        return self._foreign_pending()
+
+    def log_ta(self, ta: str, text: str) -> None:
+        self.ta_log.append(TaLogLine(ta, text))
+        if self.config.log_sink:
+            self.config.log_sink(ta, text)
+        if self.bus.active:
+            self.bus.emit("ta_log", "S-EL0", ta=ta, text=text)
+
+    def log_event(self, kind: str, **fields: Any) -> None:
+        if self.bus.active:
+            self.bus.emit(kind, "S-EL1", **fields)
+
+    def advance_clock_ms(self, ms: int) -> None:
+        self.clock_ms += ms
+
+    def system_time(self) -> tuple[int, int]:
+        """The secure OS's system time: a virtual clock, so runs are deterministic."""
+        self.clock_ms += 1
+        return divmod(self.clock_ms, 1000)
+
+    def random_bytes(self, size: int) -> bytes:
+        self._rng_counter += 1
+        return deterministic_stream(self.config.seed, self._rng_counter, size)
+
+    def property_set(self, handle: int, runner: UserModeRunner) -> list[tuple[str, int, bytes]] | None:
+        """The core's property sets (libutee serves the TA's own ta_props itself)."""
+        c = self.c
+        if handle == c.TEE_PROPSET_CURRENT_TA and runner.current is not None:
+            u = runner.current.uuid
+            return [("gpd.ta.appID", USER_TA_PROP_TYPE["uuid"], _uuid_struct(u))]
+        if handle == c.TEE_PROPSET_CURRENT_CLIENT:
+            session = self.ta_manager.sessions.get(runner.session_id)
+            login = session.login if session else 0
+            client = session.client_uuid if session else bytes(16)
+            ident = login.to_bytes(4, "little") + _uuid_struct(uuidlib.UUID(bytes=client))
+            return [("gpd.client.identity", USER_TA_PROP_TYPE["identity"], ident),
+                    ("gpd.client.endian", USER_TA_PROP_TYPE["u32"], bytes(4))]
+        if handle == c.TEE_PROPSET_TEE_IMPLEMENTATION:
+            s = lambda text: text.encode() + b"\0"  # noqa: E731
+            return [("gpd.tee.apiversion", USER_TA_PROP_TYPE["string"], s("GPD-1.1-dev")),
+                    ("gpd.tee.description", USER_TA_PROP_TYPE["string"], s("OPTEE")),
+                    ("gpd.tee.trustedos.manufacturer", USER_TA_PROP_TYPE["string"], s("LINARO")),
+                    ("gpd.tee.trustedos.implementation.version", USER_TA_PROP_TYPE["string"],
+                     s(".".join(map(str, self.config.os_revision))))]
+        return None
+
+
+def _uuid_struct(u: uuidlib.UUID) -> bytes:
+    """TEE_UUID in memory: little-endian time fields, then the 8 clock/node octets."""
+    return u.bytes_le

@@ -1,0 +1,213 @@
+"""Sessions and TA instances (OP-TEE's tee_ta_manager): open, invoke, close.
+
+Instance rules follow the TA flags: without SINGLE_INSTANCE every session gets a fresh
+instance; with it, sessions share one instance, and without MULTI_SESSION a second concurrent
+session is refused with TEE_ERROR_BUSY; INSTANCE_KEEP_ALIVE keeps the instance after its last
+session. A TA that panics or faults is dead: its sessions answer TEE_ERROR_TARGET_DEAD with
+origin TEE, and the rest of the secure OS keeps serving.
+
+All entry points are generators, because loading a TA or serving a syscall may need RPCs.
+"""
+from __future__ import annotations
+
+import uuid as uuidlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generator
+
+from tee_os.mobj import MobjError
+from tee_os.msg import MsgParam
+from tee_os.rpc import RpcAllocPayload, RpcCmd, RpcCmdReply, RpcFreePayload, RpcPayload
+from tee_os.ta_loader import TaImage, TaLoadError, load_ta_elf
+from tee_os.ta_memory import OutOfMemory
+from tee_os.user_ta import TaExit, TaInstance, TaParam, destroy_instance, load_instance
+
+if TYPE_CHECKING:
+    from tee_os.core import SecureOS
+
+Result = tuple[int, int]      # (TEE result, origin)
+
+
+@dataclass
+class Session:
+    id: int
+    instance: TaInstance
+    login: int
+    client_uuid: bytes
+    cancel_requested: bool = False
+    cancel_masked: bool = True
+    cancel_id: int = 0
+
+
+class TaManager:
+    def __init__(self, sos: "SecureOS"):
+        self.sos = sos
+        self.c = sos.c
+        self.images: dict[uuidlib.UUID, TaImage] = {}
+        self.instances: dict[uuidlib.UUID, TaInstance] = {}   # single-instance TAs
+        self.sessions: dict[int, Session] = {}
+        self._next_session = 1
+        self.loaded_from_ree: dict[uuidlib.UUID, str] = {}
+
+    # --- images ----------------------------------------------------------------------------
+    def add_image(self, name: str, elf: bytes) -> TaImage:
+        image = load_ta_elf(elf, name=name)
+        self.images[image.uuid] = image
+        return image
+
+    def _fetch_from_ree(self, uuid: uuidlib.UUID) -> Generator[Any, Any, TaImage | None]:
+        """Ask the normal world's TA storage (tee-supplicant) for the TA, like OP-TEE's REE FS."""
+        c = self.c
+        octets = uuid.bytes
+        value = MsgParam(c.OPTEE_MSG_ATTR_TYPE_VALUE_INPUT,
+                         int.from_bytes(octets[:8], "little"), int.from_bytes(octets[8:], "little"), 0)
+        query = MsgParam(c.OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT, 0, 0, 0)
+        reply: RpcCmdReply = yield RpcCmd(c.OPTEE_RPC_CMD_LOAD_TA, [value, query])
+        size = reply.params[1].b if len(reply.params) > 1 else 0
+        if reply.ret not in (c.TEE_SUCCESS, c.TEE_ERROR_SHORT_BUFFER) or size == 0:
+            return None
+        payload: RpcPayload = yield RpcAllocPayload(size, c.OPTEE_RPC_SHM_TYPE_APPL)
+        if payload is None:
+            return None
+        try:
+            buf = MsgParam(c.OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT, payload.pa, size, payload.cookie)
+            reply = yield RpcCmd(c.OPTEE_RPC_CMD_LOAD_TA, [value, buf])
+            if reply.ret != c.TEE_SUCCESS:
+                return None
+            elf = self.sos.read_ns(payload.pa, size)
+        finally:
+            yield RpcFreePayload(payload)
+        image = load_ta_elf(elf, name=f"{uuid}.ta")
+        if image.uuid != uuid:
+            raise TaLoadError(c.TEE_ERROR_SECURITY, f"TA file for {uuid} carries UUID {image.uuid}")
+        self.loaded_from_ree[uuid] = image.name
+        self.images[uuid] = image
+        return image
+
+    def _instance_for(self, image: TaImage) -> TaInstance:
+        c = self.c
+        if image.flags & c.TA_FLAG_SINGLE_INSTANCE:
+            inst = self.instances.get(image.uuid)
+            if inst is not None and inst.dead and not image.flags & c.TA_FLAG_INSTANCE_KEEP_CRASHED:
+                self._destroy(inst)
+                inst = None
+            if inst is not None:
+                if inst.sessions and not image.flags & c.TA_FLAG_MULTI_SESSION:
+                    raise _Refused(c.TEE_ERROR_BUSY)
+                return inst
+        sos = self.sos
+        inst = load_instance(image, sos.ta_pool, sos.physmem, sos.s_el0.uc.ctl_flush_tb)
+        if image.flags & c.TA_FLAG_SINGLE_INSTANCE:
+            self.instances[image.uuid] = inst
+        if sos.bus.active:
+            sos.bus.emit("ta_load", "S-EL1", uuid=str(image.uuid), name=image.name,
+                         flags=image.flags)
+        return inst
+
+    def _destroy(self, inst: TaInstance) -> None:
+        if self.instances.get(inst.uuid) is inst:
+            del self.instances[inst.uuid]
+        destroy_instance(inst, self.sos.ta_pool, self.sos.physmem)
+
+    def _release_if_idle(self, inst: TaInstance) -> None:
+        keep = inst.flags & self.c.TA_FLAG_SINGLE_INSTANCE and inst.flags & self.c.TA_FLAG_INSTANCE_KEEP_ALIVE
+        if not inst.sessions and (not keep or inst.dead):
+            self._destroy(inst)
+
+    # --- entering the TA ----------------------------------------------------------------------
+    def _map_params(self, inst: TaInstance, params: list[TaParam]) -> None:
+        for p in params:
+            if p.type in (5, 6, 7) and p.mobj is not None and p.size:
+                off, pages = p.mobj.pages_for(p.offset, p.size)
+                p.va, _ = inst.space.map_param(off, pages, p.type != 5, p.mobj.secure)
+            elif p.type in (5, 6, 7):
+                p.va = 0
+
+    def _enter(self, session: Session, func: int, cmd: int,
+               params: list[TaParam]) -> Generator[Any, Any, Result]:
+        c = self.c
+        inst = session.instance
+        if inst.dead:
+            return c.TEE_ERROR_TARGET_DEAD, c.TEE_ORIGIN_TEE
+        if getattr(inst, "busy", False):
+            return c.TEE_ERROR_BUSY, c.TEE_ORIGIN_TEE
+        try:
+            self._map_params(inst, params)
+        except MobjError:
+            inst.space.unmap_params()
+            return c.TEE_ERROR_BAD_PARAMETERS, c.TEE_ORIGIN_TEE
+        inst.busy = True
+        try:
+            ex: TaExit = yield from self.sos.runner.enter(inst, func, session.id, cmd, params)
+        finally:
+            inst.busy = False
+        if ex.kind == "return":
+            return ex.value, c.TEE_ORIGIN_TRUSTED_APP
+        inst.dead = True
+        self.sos.log_event("ta_dead", ta=inst.name, reason=ex.kind, value=ex.value, detail=ex.detail)
+        return c.TEE_ERROR_TARGET_DEAD, c.TEE_ORIGIN_TEE
+
+    # --- the three entry points ------------------------------------------------------------------
+    def open_session(self, uuid: uuidlib.UUID, login: int, client_uuid: bytes,
+                     params: list[TaParam]) -> Generator[Any, Any, tuple[int, int, int]]:
+        """Returns (result, origin, session id or 0)."""
+        c = self.c
+        image = self.images.get(uuid)
+        try:
+            if image is None:
+                image = yield from self._fetch_from_ree(uuid)
+            if image is None:
+                return c.TEE_ERROR_ITEM_NOT_FOUND, c.TEE_ORIGIN_TEE, 0
+            inst = self._instance_for(image)
+        except TaLoadError as err:
+            self.sos.log_event("ta_load_failed", uuid=str(uuid), error=err.tee_error, detail=str(err))
+            return err.tee_error, c.TEE_ORIGIN_TEE, 0
+        except OutOfMemory:
+            return c.TEE_ERROR_OUT_OF_MEMORY, c.TEE_ORIGIN_TEE, 0
+        except _Refused as ref:
+            return ref.code, c.TEE_ORIGIN_TEE, 0
+        sid = self._next_session
+        self._next_session += 1
+        session = Session(sid, inst, login, client_uuid)
+        self.sessions[sid] = session
+        inst.sessions.add(sid)
+        ret, origin = yield from self._enter(session, c.UTEE_ENTRY_FUNC_OPEN_SESSION, 0, params)
+        if ret != c.TEE_SUCCESS:
+            del self.sessions[sid]
+            inst.sessions.discard(sid)
+            self._release_if_idle(inst)
+            return ret, origin, 0
+        return ret, origin, sid
+
+    def invoke(self, sid: int, cmd: int, params: list[TaParam],
+               cancel_id: int = 0) -> Generator[Any, Any, Result]:
+        c = self.c
+        session = self.sessions.get(sid)
+        if session is None:
+            return c.TEE_ERROR_BAD_PARAMETERS, c.TEE_ORIGIN_TEE
+        session.cancel_id, session.cancel_requested = cancel_id, False
+        return (yield from self._enter(session, c.UTEE_ENTRY_FUNC_INVOKE_COMMAND, cmd, params))
+
+    def close_session(self, sid: int) -> Generator[Any, Any, Result]:
+        c = self.c
+        session = self.sessions.get(sid)
+        if session is None:
+            return c.TEE_ERROR_BAD_PARAMETERS, c.TEE_ORIGIN_TEE
+        inst = session.instance
+        if not inst.dead:
+            yield from self._enter(session, c.UTEE_ENTRY_FUNC_CLOSE_SESSION, 0, [])
+        del self.sessions[sid]
+        inst.sessions.discard(sid)
+        self._release_if_idle(inst)
+        return c.TEE_SUCCESS, c.TEE_ORIGIN_TEE
+
+    def cancel(self, sid: int, cancel_id: int) -> Result:
+        session = self.sessions.get(sid)
+        if session is not None and (cancel_id == 0 or cancel_id == session.cancel_id):
+            session.cancel_requested = True
+        return self.c.TEE_SUCCESS, self.c.TEE_ORIGIN_TEE
+
+
+class _Refused(Exception):
+    def __init__(self, code: int):
+        super().__init__(f"refused with {code:#x}")
+        self.code = code

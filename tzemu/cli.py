@@ -1,0 +1,118 @@
+"""The ``tzemu`` command line: ``info``, ``run`` and friends.
+
+Errors are one clear line on stderr and a non-zero exit status, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Callable, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+import tzemu
+from emu.abi import AbiError
+from emu.asm import AsmError
+from emu.platform_map import PlatformConfigError
+from linux_side.errors import LinuxError
+from linux_side.teec import TeecError
+from tzemu.demo import run_ta_roundtrip
+
+
+def _boot_options(args: argparse.Namespace) -> dict:
+    return {"platform_file": args.platform, "seed": args.seed, "threads": args.threads,
+            "ta_dirs": args.ta_dir or ()}
+
+
+def _add_boot_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--abi", choices=["smc"], default="smc",
+                   help="normal/secure world ABI (smc: OP-TEE SMC ABI via an OP-TEE dispatcher)")
+    p.add_argument("--platform", metavar="FILE", help="platform memory-map TOML (default: built in)")
+    p.add_argument("--seed", type=int, default=0, help="seed for everything guest-visible (default 0)")
+    p.add_argument("--threads", type=int, default=4, help="secure threads (default 4)")
+    p.add_argument("--ta-dir", action="append", metavar="DIR",
+                   help="directory of <uuid>.ta files served by tee-supplicant (repeatable)")
+
+
+def cmd_info(args: argparse.Namespace, console: Console) -> int:
+    p = tzemu.boot(abi=args.abi, **_boot_options(args))
+    info = p.info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    t = Table(title=f"tzemu platform {info['platform']} ({info['abi']} ABI)")
+    t.add_column("field")
+    t.add_column("value")
+    for key in ("api_uid", "api_revision", "os_uuid", "os_revision", "threads"):
+        t.add_row(key, str(info[key]))
+    t.add_row("sec_caps", " | ".join(info["sec_caps"]) + f"  ({info['sec_caps_value']:#x})")
+    console.print(t)
+    m = Table(title="memory map")
+    for col in ("name", "base", "size", "secure"):
+        m.add_column(col)
+    for r in info["memory_map"]:
+        m.add_row(r["name"], f"{r['base']:#010x}", f"{r['size']:#x}", "yes" if r["secure"] else "no")
+    console.print(m)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    start = time.perf_counter()
+    p = tzemu.boot(abi=args.abi, **_boot_options(args))
+    boot_s = time.perf_counter() - start
+    summary = run_ta_roundtrip(p)
+    t = Table(title="tzemu run: normal world -> EL3 -> S-EL1 -> TA at S-EL0 and back")
+    t.add_column("step")
+    t.add_column("result")
+    for step, result in summary.steps:
+        t.add_row(step, result)
+    console.print(t)
+    console.print(f"booted in {boot_s * 1000:.0f} ms; {p.monitor.smc_count} SMCs; "
+                  f"{summary.failures} failure(s)")
+    return 1 if summary.failures else 0
+
+
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, Console], int], str]] = {
+    "info": (cmd_info, "boot the platform and print what the normal world probed"),
+    "run": (cmd_run, "the main job: boot and run a TA round trip through every world"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tzemu", description=(
+        "Instruction-level emulator of the Arm secure-world stack behind Linux protected "
+        "DMA-buf heaps (OP-TEE SMC ABI, EL3 monitor, S-EL1 secure OS, S-EL0 TAs)."))
+    parser.add_argument("--version", action="version", version=f"tzemu {tzemu.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_fn, help_text) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        _add_boot_arguments(sp)
+        if name == "info":
+            sp.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    console = Console()
+    fn = COMMANDS[args.command][0]
+    try:
+        return fn(args, console)
+    except (tzemu.PlatformError, PlatformConfigError, AbiError, AsmError, LinuxError, TeecError,
+            tzemu.ProtectionFault, tzemu.GuestFault) as exc:
+        print(f"tzemu {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("tzemu: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+"""Wiring: the one place that builds the machine and connects the worlds.
+
+emu/ is below every world; firmware/, tee_os/ and linux_side/ never import each other. This
+module creates physical memory and the CPU views, boots EL3 and the secure OS, and brings up
+the Linux model on top of the NS-EL1 conduit. What crosses between worlds is registers (through
+the monitor) and bytes in emulated memory.
+"""
+from __future__ import annotations
+
+import uuid as uuidlib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Sequence
+
+from emu.abi import firmware_abi, linux_abi, secure_abi
+from emu.asm import Program, assemble
+from emu.cpu import CpuView, GuestFault
+from emu.events import EventBus
+from emu.gic import InterruptController
+from emu.physmem import PhysMem
+from emu.platform_map import MemoryMap, load_memory_map
+from emu.protection import BootFirewall, ProtectionFault
+from emu.types import World
+from firmware.monitor import El3Monitor
+from firmware.opteed import OpteeDispatcher
+from firmware.std_svc import ArmArchService
+from linux_side.kernel import Kernel, KernelConfig
+from linux_side.teec import Context as TeecContext
+from tee_os.core import SecureConfig, SecureOS
+
+SCRATCH_OFFSET = 0x10000          # platform's own NS scratch page(s) after the stubs
+SCRATCH_SIZE = 0x10000
+
+
+class PlatformError(Exception):
+    """The platform cannot be built or used as asked (a user error, one clear line)."""
+
+
+@dataclass
+class BootOptions:
+    abi: str = "smc"
+    platform_file: str | Path | None = None
+    seed: int = 0
+    threads: int = 4
+    ta_dirs: Sequence[str | Path] = ()
+    record_events: int = 0
+    extra_tas: dict[uuidlib.UUID, tuple[str, bytes]] = field(default_factory=dict)
+
+
+class NsConduit:
+    """The Linux model's access to the machine: NS-EL1 SMC stub and checked NS accesses."""
+
+    def __init__(self, platform: "Platform"):
+        self.p = platform
+
+    def smc(self, *args: int) -> tuple[int, ...]:
+        return self.p.smc(*args)
+
+    def _check(self, pa: int, size: int, write: bool) -> None:
+        reason = self.p.firewall.check(pa, size, write, secure=False)
+        if reason is not None:
+            raise ProtectionFault(pa, size, "write" if write else "read", "NS-EL1", reason)
+
+    def read(self, pa: int, size: int) -> bytes:
+        self._check(pa, size, False)
+        return self.p.physmem.read(pa, size)
+
+    def write(self, pa: int, data: bytes) -> None:
+        self._check(pa, len(data), True)
+        self.p.physmem.write(pa, data)
+
+    def take_interrupts(self) -> list[int]:
+        return self.p.gic.ack_ns()
+
+
+class LinuxFacade:
+    """``Platform.linux``: system calls of the Linux model (open / ioctl / close / mmap)."""
+
+    def __init__(self, kernel: Kernel):
+        self.kernel = kernel
+        self.abi = kernel.abi
+        self.c = kernel.c
+
+    def open(self, path: str, flags: int = 2) -> int:
+        return self.kernel.open(path, flags)
+
+    def ioctl(self, fd: int, request: int, arg: bytes) -> bytes:
+        return self.kernel.ioctl(fd, request, arg)
+
+    def close(self, fd: int) -> None:
+        self.kernel.close(fd)
+
+    def mmap(self, fd: int, length: int) -> int:
+        return self.kernel.mmap(fd, length)
+
+    def user_alloc(self, size: int) -> int:
+        return self.kernel.user_alloc(size)
+
+    def user_read(self, va: int, size: int) -> bytes:
+        return self.kernel.copy_from_user(va, size)
+
+    def user_write(self, va: int, data: bytes) -> None:
+        self.kernel.copy_to_user(va, data)
+
+    def teec(self) -> TeecContext:
+        return TeecContext(self.kernel)
+
+
+class Platform:
+    """A booted two-world machine."""
+
+    def __init__(self, options: BootOptions):
+        if options.abi != "smc":
+            raise PlatformError(f"ABI {options.abi!r} is not available (supported: smc)")
+        if options.threads < 1 or options.threads > 64:
+            raise PlatformError("threads must be between 1 and 64")
+        self.options = options
+        self.memory_map: MemoryMap = load_memory_map(options.platform_file)
+        self.physmem = PhysMem(self.memory_map)
+        self.bus = EventBus(record=options.record_events)
+        self.gic = InterruptController()
+        self.firewall = BootFirewall(self.memory_map)
+        self.views = {
+            World.NS_EL1: CpuView(World.NS_EL1, self.physmem, self.firewall.translate_ns),
+            World.S_EL1: CpuView(World.S_EL1, self.physmem, self.firewall.translate_secure),
+            World.S_EL0: CpuView(World.S_EL0, self.physmem),
+        }
+        self.ns = self.views[World.NS_EL1]
+        fw_abi = firmware_abi()
+        self.monitor = El3Monitor(self.ns, self.views[World.S_EL1], self.bus, fw_abi)
+        self.monitor.register(ArmArchService(fw_abi))
+        self.opteed = OpteeDispatcher(self.monitor, fw_abi)
+        self.monitor.register(self.opteed)
+        self.ns_stubs = self._load_ns_stubs()
+        from ta.build import builtin_tas
+        tas = dict(builtin_tas())
+        tas.update(options.extra_tas)
+        self.secure_os = SecureOS(
+            s_el1=self.views[World.S_EL1], s_el0=self.views[World.S_EL0], physmem=self.physmem,
+            memory_map=self.memory_map, bus=self.bus,
+            config=SecureConfig(num_threads=options.threads, seed=options.seed),
+            ta_store=tas, foreign_interrupt_pending=self.gic.ns_pending, abi=secure_abi())
+        self.opteed.boot(self.secure_os.entry_point)
+        layout = self.memory_map.layout
+        self.kernel = Kernel(NsConduit(self), KernelConfig(
+            layout["kernel_pool_base"], layout["kernel_pool_size"],
+            ta_dirs=[str(d) for d in options.ta_dirs]), abi=linux_abi())
+        self.probe_info = self.kernel.probe_optee()
+        self.linux = LinuxFacade(self.kernel)
+
+    # --- NS-EL1 code ---------------------------------------------------------------------------
+    def _load_ns_stubs(self) -> Program:
+        base = self.memory_map.layout["ns_stub_base"]
+        src = resources.files("firmware").joinpath("ns_stubs.S").read_text()
+        prog = assemble(src, base, name="firmware/ns_stubs.S")
+        if len(prog.code) > SCRATCH_OFFSET:
+            raise PlatformError("NS stubs overflow into the scratch area")
+        self.physmem.write(base, prog.code)
+        self.ns.invalidate_code(base, prog.end)
+        self._smc_entry, self._smc_done = prog.sym("tzemu_ns_smc"), prog.sym("tzemu_ns_smc_done")
+        self.scratch = base + SCRATCH_OFFSET
+        return prog
+
+    def smc(self, *args: int) -> tuple[int, ...]:
+        """Issue ``smc #0`` from the NS-EL1 stub with x0..x7 = args; return x0..x7."""
+        if len(args) > 8:
+            raise PlatformError("an SMC takes at most 8 argument registers")
+        ns = self.ns
+        ns.write_args(tuple(args) + (0,) * (8 - len(args)))
+        try:
+            ns.run(self._smc_entry, self._smc_done)
+        except GuestFault as fault:
+            self.bus.emit("fault", "NS-EL1", pc=fault.pc, kind=fault.kind, detail=fault.detail)
+            raise
+        return ns.read_args()
+
+    def smc_loop(self, count: int, *args: int) -> tuple[int, ...]:
+        """Issue ``count`` identical SMCs from an AArch64 loop at NS-EL1 (benchmarks)."""
+        ns = self.ns
+        regs = tuple(args) + (0,) * (8 - len(args))
+        for i, v in enumerate(regs):
+            ns.set_x(10 + i, v)
+        ns.set_x(9, count)
+        ns.run(self.ns_stubs.sym("tzemu_ns_smc_loop"), self.ns_stubs.sym("tzemu_ns_smc_loop_done"))
+        return ns.read_args()
+
+    def _ns_copy(self, src: int, dst: int, size: int, direction: str, target: int) -> None:
+        ns = self.ns
+        ns.write_args([src, dst, size])
+        try:
+            ns.run(self.ns_stubs.sym("tzemu_ns_copy"), self.ns_stubs.sym("tzemu_ns_copy_done"))
+        except GuestFault as fault:
+            at = ns.x(0) if direction == "read" else ns.x(1)
+            self.bus.emit("fault", "NS-EL1", pc=fault.pc, kind=fault.kind, detail=fault.detail,
+                          address=at)
+            reason = fault.denial.reason if fault.denial else fault.detail
+            raise ProtectionFault(at, size - (at - target), direction, "NS-EL1", reason) from None
+
+    def ns_read(self, pa: int, size: int) -> bytes:
+        """Real NS-EL1 loads of ``size`` bytes at ``pa`` (raises ProtectionFault if denied)."""
+        out = bytearray()
+        for off in range(0, size, SCRATCH_SIZE):
+            n = min(SCRATCH_SIZE, size - off)
+            self._ns_copy(pa + off, self.scratch, n, "read", pa + off)
+            out += self.physmem.read(self.scratch, n)
+        return bytes(out)
+
+    def ns_write(self, pa: int, data: bytes) -> None:
+        """Real NS-EL1 stores of ``data`` at ``pa`` (raises ProtectionFault if denied)."""
+        for off in range(0, len(data), SCRATCH_SIZE):
+            chunk = data[off:off + SCRATCH_SIZE]
+            self.physmem.write(self.scratch, chunk)
+            self._ns_copy(self.scratch, pa + off, len(chunk), "write", pa + off)
+
+    # --- introspection ----------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        c = secure_abi().c
+        pi = self.probe_info
+        os_uuid = self.smc(c.OPTEE_SMC_CALL_GET_OS_UUID)[:4]
+        cap_names = sec_cap_names(self.kernel.abi.constants, pi.sec_caps)
+        return {
+            "platform": self.memory_map.name,
+            "abi": self.options.abi,
+            "api_uid": words_to_uuid(pi.api_uid),
+            "api_revision": f"{pi.api_revision[0]}.{pi.api_revision[1]}",
+            "os_uuid": words_to_uuid(tuple(w & 0xFFFFFFFF for w in os_uuid)),
+            "os_revision": "%d.%d" % pi.os_revision[:2],
+            "os_build_id": pi.os_revision[2],
+            "sec_caps": cap_names,
+            "sec_caps_value": pi.sec_caps,
+            "threads": pi.thread_count,
+            "memory_map": [{"name": r.name, "base": r.base, "size": r.size, "secure": r.secure}
+                           for r in self.memory_map.regions],
+        }
+
+
+def words_to_uuid(words: tuple[int, ...]) -> str:
+    """Four 32-bit words, each big-endian over the UUID's 16 bytes in order."""
+    raw = b"".join((w & 0xFFFFFFFF).to_bytes(4, "big") for w in words)
+    return str(uuidlib.UUID(bytes=raw))
+
+
+def sec_cap_names(constants: dict[str, int], caps: int) -> list[str]:
+    names = []
+    for name, value in sorted(constants.items(), key=lambda kv: kv[1]):
+        if name.startswith("OPTEE_SMC_SEC_CAP_") and value and caps & value == value:
+            names.append(name[len("OPTEE_SMC_SEC_CAP_"):])
+    return names
