@@ -13,6 +13,7 @@ A guest fault never escapes as a bare ``UcError``: :meth:`CpuView.run` turns it 
 from __future__ import annotations
 
 import ctypes
+import struct
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -72,6 +73,31 @@ def identity_translate(view: "CpuView", vaddr: int, access: int) -> tuple[int, i
 _X_REGS = [A.UC_ARM64_REG_X0 + i for i in range(29)] + [A.UC_ARM64_REG_X29, A.UC_ARM64_REG_X30]
 
 
+def _fast_entry(name: str, argtypes: tuple) -> ctypes._CFuncPtr:
+    """The same libunicorn entry point with plain pointer-sized argument types.
+
+    The binding's prototypes convert typed arrays on every call (~2 us); with c_void_p
+    arguments a call costs ~1 us. These sit on the world-switch path, taken twice per SMC.
+    """
+    fn = getattr(ctypes.CDLL(uclib._name), name)
+    fn.argtypes, fn.restype = argtypes, ctypes.c_int
+    return fn
+
+
+_VP = ctypes.c_void_p
+_reg_read_batch = _fast_entry("uc_reg_read_batch", (_VP, _VP, _VP, ctypes.c_int))
+_reg_write_batch = _fast_entry("uc_reg_write_batch", (_VP, _VP, _VP, ctypes.c_int))
+_emu_start = _fast_entry("uc_emu_start", (_VP, ctypes.c_uint64, ctypes.c_uint64,
+                                          ctypes.c_uint64, ctypes.c_size_t))
+_emu_stop = _fast_entry("uc_emu_stop", (_VP,))
+_PACK8 = struct.Struct("<8Q")
+_LOW32x8 = struct.Struct("<" + "I4x" * 8)
+_PACKN = {n: struct.Struct(f"<{n}Q") for n in range(1, 9)}
+_INTR_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p)
+_CODE_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
+                               ctypes.c_void_p)
+
+
 class CpuView:
     """A Unicorn AArch64 instance that sees physical memory through a translate policy."""
 
@@ -79,7 +105,7 @@ class CpuView:
         self.world = world
         self.physmem = physmem
         self.uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
-        self._h = self.uc._uch
+        self._h = self.uc._uch.value
         for block in physmem.blocks:
             self.uc.mem_map_ptr(block.region.base, block.region.size, UC_PROT_ALL, block.host_ptr)
         self.translate: Translate = translate or identity_translate
@@ -87,7 +113,8 @@ class CpuView:
         self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
         self.uc.hook_add(UC_HOOK_TLB_FILL, self._tlb_fill)
         self.on_intr: Callable[[CpuView, int], None] = self._default_intr
-        self.uc.hook_add(UC_HOOK_INTR, self._intr)
+        self._native_cbs: list = []          # keep ctypes callbacks alive
+        self._hook_native(UC_HOOK_INTR, _INTR_CFUNC(self._intr_native), 1, 0)
         self._gates: dict[int, Callable[[CpuView], None]] = {}
         self._gate_hook = None
         self.pending_fault: GuestFault | None = None
@@ -96,6 +123,8 @@ class CpuView:
         self._vals8 = (ctypes.c_uint64 * 8)()
         base = ctypes.addressof(self._vals8)
         self._ptrs8 = (ctypes.c_void_p * 8)(*[base + 8 * i for i in range(8)])
+        self._ids8_addr = ctypes.addressof(self._ids8)
+        self._ptrs8_addr = ctypes.addressof(self._ptrs8)
         if world is World.S_EL0:
             self.uc.reg_write(A.UC_ARM64_REG_CPACR_EL1, 3 << 20)  # FP/SIMD allowed at EL0
             self.uc.reg_write(A.UC_ARM64_REG_PSTATE, 0x0)          # EL0t
@@ -131,8 +160,28 @@ class CpuView:
                                         f"unhandled exception {intno}")
         self.stop()
 
-    def _intr(self, uc: Uc, intno: int, _ud) -> None:
-        self.on_intr(self, intno)
+    def _hook_native(self, htype: int, cb: ctypes._CFuncPtr, begin: int, end: int) -> ctypes.c_size_t:
+        """uc_hook_add with a ctypes callback of our own: the world-switch hooks run a few
+        times per SMC, and skipping the binding's two Python wrapper frames is measurable."""
+        handle = ctypes.c_size_t()
+        status = uclib.uc_hook_add(self.uc._uch, ctypes.byref(handle), htype, cb,
+                                   ctypes.c_void_p(0), ctypes.c_uint64(begin), ctypes.c_uint64(end))
+        if status:
+            raise UcError(status)
+        self._native_cbs.append(cb)
+        return handle
+
+    def _guard(self, exc: BaseException) -> None:
+        """Record a hook's exception like the binding does, and stop; run() re-raises it."""
+        if self.uc._hook_exception is None:
+            self.uc._hook_exception = exc
+        _emu_stop(self._h)
+
+    def _intr_native(self, _h, intno: int, _ud) -> None:
+        try:
+            self.on_intr(self, intno)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by run()
+            self._guard(exc)
 
     def set_gates(self, begin: int, end: int, gates: dict[int, Callable[["CpuView"], None]]) -> None:
         """Install native-call gates: addresses where the Python half of a component runs.
@@ -141,27 +190,35 @@ class CpuView:
         """
         self._gates = dict(gates)
         if self._gate_hook is not None:
-            self.uc.hook_del(self._gate_hook)
-        self._gate_hook = self.uc.hook_add(UC_HOOK_CODE, self._gate, begin=begin, end=end - 1)
+            uclib.uc_hook_del(self.uc._uch, self._gate_hook)
+        self._gate_hook = self._hook_native(UC_HOOK_CODE, _CODE_CFUNC(self._gate), begin, end - 1)
 
-    def _gate(self, uc: Uc, address: int, size: int, _ud) -> None:
+    def _gate(self, _h, address: int, size: int, _ud) -> None:
         fn = self._gates.get(address)
         if fn is not None:
-            fn(self)
+            try:
+                fn(self)
+            except BaseException as exc:  # noqa: BLE001 - re-raised by run()
+                self._guard(exc)
 
     # --- registers -------------------------------------------------------------------------
     def read_args(self) -> tuple[int, ...]:
         """x0..x7 in one native call."""
-        uclib.uc_reg_read_batch(self._h, self._ids8, self._ptrs8, 8)
-        return tuple(self._vals8)
+        _reg_read_batch(self._h, self._ids8_addr, self._ptrs8_addr, 8)
+        return _PACK8.unpack_from(self._vals8)
+
+    def last_args_w(self) -> tuple[int, ...]:
+        """w0..w7 of the last :meth:`read_args` (the SMC32 view), without another native call."""
+        return _LOW32x8.unpack_from(self._vals8)
 
     def write_args(self, values: tuple[int, ...] | list[int]) -> None:
         """Write x0..x(n-1) from ``values`` (n <= 8) in one native call."""
         n = len(values)
-        v = self._vals8
-        for i in range(n):
-            v[i] = values[i] & 0xFFFFFFFFFFFFFFFF
-        uclib.uc_reg_write_batch(self._h, self._ids8, self._ptrs8, n)
+        try:
+            _PACKN[n].pack_into(self._vals8, 0, *values)
+        except struct.error:
+            _PACKN[n].pack_into(self._vals8, 0, *[v & 0xFFFFFFFFFFFFFFFF for v in values])
+        _reg_write_batch(self._h, self._ids8_addr, self._ptrs8_addr, n)
 
     def reg(self, name: str) -> int:
         return self.uc.reg_read(getattr(A, f"UC_ARM64_REG_{name.upper()}"))
@@ -199,7 +256,7 @@ class CpuView:
 
     # --- running -----------------------------------------------------------------------------
     def stop(self) -> None:
-        uclib.uc_emu_stop(self._h)
+        _emu_stop(self._h)
 
     def run(self, begin: int, until: int = 0, count: int = 0) -> None:
         """Run from ``begin`` until ``until``/stop/``count`` instructions; faults raise GuestFault."""
@@ -207,7 +264,7 @@ class CpuView:
         self.pending_fault = None
         uc = self.uc
         uc._hook_exception = None
-        status = uclib.uc_emu_start(self._h, begin, until, 0, count)
+        status = _emu_start(self._h, begin, until, 0, count)
         if uc._hook_exception is not None:
             # A Python hook raised: that is an emulator bug, never a guest fault; surface it.
             exc, uc._hook_exception = uc._hook_exception, None

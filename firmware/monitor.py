@@ -55,6 +55,7 @@ class El3Monitor:
         self.contexts = {World.NS_EL1: WorldContext(World.NS_EL1),
                          World.S_EL1: WorldContext(World.S_EL1)}
         self._secure_return: tuple[int, ...] | None = None
+        self._route_cache: dict[int, tuple[SmcFunctionId, RuntimeService | None]] = {}
         self.secure_panic: GuestFault | None = None
         self.smc_count = 0
         ns_view.on_intr = self._ns_exception
@@ -78,23 +79,33 @@ class El3Monitor:
             return
         args = view.read_args()
         self.contexts[World.NS_EL1].regs = args
-        view.write_args(self.handle_smc(World.NS_EL1, args))
+        view.write_args(self.handle_smc(World.NS_EL1, args, view))
 
     def unknown(self, fid: SmcFunctionId) -> tuple[int, ...]:
         """SMCCC's "unknown function": 0xFFFFFFFF in w0 (all ones in x0 for SMC64)."""
         return (0xFFFFFFFFFFFFFFFF if fid.smc64 else self.smc_unk32,)
 
-    def handle_smc(self, from_world: World, args: tuple[int, ...]) -> tuple[int, ...]:
+    def _route(self, raw: int) -> tuple[SmcFunctionId, RuntimeService | None]:
+        route = self._route_cache.get(raw)
+        if route is None:
+            fid = self.decoder.decode(raw)
+            route = (fid, self._by_owner.get(fid.owner))
+            if len(self._route_cache) < 4096:       # fuzzers must not grow it without bound
+                self._route_cache[raw] = route
+        return route
+
+    def handle_smc(self, from_world: World, args: tuple[int, ...],
+                   view: CpuView | None = None) -> tuple[int, ...]:
         """Route one SMC to its runtime service; unknown ids get SMC_UNK, never an exception."""
         self.smc_count += 1
-        fid = self.decoder.decode(args[0])
+        fid, service = self._route(args[0] & 0xFFFFFFFF)   # ``view`` last read ``args``
         if not fid.smc64:
-            args = tuple(a & 0xFFFFFFFF for a in args)
+            # SMC32: only w0..w7 are defined; the upper halves are not passed on.
+            args = view.last_args_w() if view is not None else tuple(a & 0xFFFFFFFF for a in args)
         bus = self.bus
         if bus.active:
             bus.emit("smc", str(from_world), fid=fid.raw, owner=fid.owner, kind=fid.kind,
                      args=list(args))
-        service = self._by_owner.get(fid.owner)
         result = service.handle(fid, args, from_world) if service else self.unknown(fid)
         if bus.active:
             bus.emit("smc_return", str(from_world), fid=fid.raw, result=list(result),

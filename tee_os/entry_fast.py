@@ -30,22 +30,23 @@ class FastEntry:
             c.OPTEE_SMC_GET_THREAD_COUNT: self.get_thread_count,
         }
         self.unknown: Result = (c.OPTEE_SMC_RETURN_UNKNOWN_FUNCTION, 0, 0, 0)
+        self._uid = (c.OPTEE_MSG_UID_0, c.OPTEE_MSG_UID_1, c.OPTEE_MSG_UID_2, c.OPTEE_MSG_UID_3)
+        self._os_uuid = (c.OPTEE_MSG_OS_OPTEE_UUID_0, c.OPTEE_MSG_OS_OPTEE_UUID_1,
+                         c.OPTEE_MSG_OS_OPTEE_UUID_2, c.OPTEE_MSG_OS_OPTEE_UUID_3)
+        self._revision = (c.OPTEE_MSG_REVISION_MAJOR, c.OPTEE_MSG_REVISION_MINOR, 0, 0)
 
     def handle(self, a: Regs) -> Result:
         handler = self.handlers.get(a[0] & 0xFFFFFFFF)
         return handler(a) if handler else self.unknown
 
     def calls_uid(self, a: Regs) -> Result:
-        c = self.c
-        return (c.OPTEE_MSG_UID_0, c.OPTEE_MSG_UID_1, c.OPTEE_MSG_UID_2, c.OPTEE_MSG_UID_3)
+        return self._uid
 
     def calls_revision(self, a: Regs) -> Result:
-        return (self.c.OPTEE_MSG_REVISION_MAJOR, self.c.OPTEE_MSG_REVISION_MINOR, 0, 0)
+        return self._revision
 
     def get_os_uuid(self, a: Regs) -> Result:
-        c = self.c
-        return (c.OPTEE_MSG_OS_OPTEE_UUID_0, c.OPTEE_MSG_OS_OPTEE_UUID_1,
-                c.OPTEE_MSG_OS_OPTEE_UUID_2, c.OPTEE_MSG_OS_OPTEE_UUID_3)
+        return self._os_uuid
 
     def get_os_revision(self, a: Regs) -> Result:
         major, minor, build = self.sos.config.os_revision

@@ -1,0 +1,741 @@
+"""ABI header loader: golden numbers from the fact sheets, and loader behaviour on small headers.
+
+Every number asserted in the golden part comes from /work/shared/abi/*.md; the C headers of
+each world must reproduce them.  Where gcc is installed, layouts and constant values are
+additionally compared with what a real compiler computes from the same headers.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import emu.abi as abi_mod
+from emu.abi import AbiError, AbiSet, Field, StructLayout, load_headers
+from emu.abi.cexpr import CHAR, INT, LLONG, LONG, UCHAR, UINT, ULLONG, ULONG
+
+U64 = st.integers(min_value=0, max_value=2**64 - 1)
+
+
+@pytest.fixture(scope="module")
+def linux() -> AbiSet:
+    return abi_mod.linux_abi()
+
+
+@pytest.fixture(scope="module")
+def secure() -> AbiSet:
+    return abi_mod.secure_abi()
+
+
+@pytest.fixture(scope="module")
+def firmware() -> AbiSet:
+    return abi_mod.firmware_abi()
+
+
+@pytest.fixture()
+def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keep loader unit tests out of the user's cache directory."""
+    monkeypatch.setenv("TZEMU_CACHE_DIR", str(tmp_path / "cache"))
+    abi_mod.clear_cache()
+    return tmp_path / "cache"
+
+
+def _check(abi: AbiSet, expected: dict[str, int]) -> None:
+    wrong = {k: (abi.constants.get(k), v) for k, v in expected.items()
+             if abi.constants.get(k) != v}
+    assert not wrong, f"(got, fact sheet): {wrong}"
+
+
+def _layout(abi: AbiSet, name: str, size: int, offsets: dict[str, int]) -> None:
+    s = abi.structs[name]
+    assert s.size == size, name
+    assert {k: s.offset_of(k) for k in offsets} == offsets, name
+
+
+# --- linux_uapi.md -------------------------------------------------------------------------
+
+IOCTLS = {"TEE_IOC_VERSION": 0x800CA400, "TEE_IOC_SHM_ALLOC": 0xC010A401,
+          "TEE_IOC_OPEN_SESSION": 0x8010A402, "TEE_IOC_INVOKE": 0x8010A403,
+          "TEE_IOC_CANCEL": 0x8008A404, "TEE_IOC_CLOSE_SESSION": 0x8004A405,
+          "TEE_IOC_SUPPL_RECV": 0x8010A406, "TEE_IOC_SUPPL_SEND": 0x8010A407,
+          "TEE_IOC_SHM_REGISTER_FD": 0xC018A408, "TEE_IOC_SHM_REGISTER": 0xC018A409,
+          "TEE_IOC_OBJECT_INVOKE": 0x8010A40A, "DMA_HEAP_IOCTL_ALLOC": 0xC0184800}
+
+
+def test_linux_tee_constants(linux: AbiSet) -> None:
+    _check(linux, IOCTLS)
+    _check(linux, {
+        "TEE_IOC_MAGIC": 0xA4, "TEE_IOC_BASE": 0, "TEE_MAX_ARG_SIZE": 4096,
+        "TEE_IOCTL_UUID_LEN": 16, "TEE_MEMREF_NULL": 2**64 - 1, "TEE_OBJREF_NULL": 2**64 - 1,
+        "TEE_OPTEE_CAP_TZ": 1, "TEE_GEN_CAP_GP": 1, "TEE_GEN_CAP_PRIVILEGED": 2,
+        "TEE_GEN_CAP_REG_MEM": 4, "TEE_GEN_CAP_MEMREF_NULL": 8, "TEE_GEN_CAP_OBJREF": 16,
+        "TEE_IMPL_ID_OPTEE": 1, "TEE_IMPL_ID_AMDTEE": 2, "TEE_IMPL_ID_TSTEE": 3,
+        "TEE_IMPL_ID_QTEE": 4, "TEE_IOCTL_PARAM_ATTR_TYPE_MASK": 0xFF,
+        "TEE_IOCTL_PARAM_ATTR_META": 0x100, "TEE_IOCTL_PARAM_ATTR_MASK": 0x1FF,
+        "TEE_IOCTL_LOGIN_REE_KERNEL_MIN": 0x80000000, "TEE_IOCTL_LOGIN_REE_KERNEL_MAX": 0xBFFFFFFF,
+        "TEE_IOCTL_LOGIN_REE_KERNEL": 0x80000000,
+    })
+    types = ["NONE", "VALUE_INPUT", "VALUE_OUTPUT", "VALUE_INOUT", None, "MEMREF_INPUT",
+             "MEMREF_OUTPUT", "MEMREF_INOUT", "UBUF_INPUT", "UBUF_OUTPUT", "UBUF_INOUT",
+             "OBJREF_INPUT", "OBJREF_OUTPUT", "OBJREF_INOUT"]
+    _check(linux, {f"TEE_IOCTL_PARAM_ATTR_TYPE_{t}": i for i, t in enumerate(types) if t})
+    logins = {"PUBLIC": 0, "USER": 1, "GROUP": 2, "APPLICATION": 4, "USER_APPLICATION": 5,
+              "GROUP_APPLICATION": 6}
+    _check(linux, {f"TEE_IOCTL_LOGIN_{k}": v for k, v in logins.items()})
+    assert "TEE_IOCTL_SHM_MAPPED" not in linux.constants  # gone from the modern header
+
+
+def test_linux_struct_layouts(linux: AbiSet) -> None:
+    _layout(linux, "tee_ioctl_shm_register_fd_data", 24, {"fd": 0, "size": 8, "flags": 16, "id": 20})
+    _layout(linux, "tee_ioctl_version_data", 12, {"impl_id": 0, "impl_caps": 4, "gen_caps": 8})
+    _layout(linux, "tee_ioctl_shm_alloc_data", 16, {"size": 0, "flags": 8, "id": 12})
+    _layout(linux, "tee_ioctl_buf_data", 16, {"buf_ptr": 0, "buf_len": 8})
+    _layout(linux, "tee_ioctl_shm_register_data", 24, {"addr": 0, "length": 8, "flags": 16, "id": 20})
+    _layout(linux, "tee_ioctl_param", 32, {"attr": 0, "a": 8, "b": 16, "c": 24})
+    _layout(linux, "tee_ioctl_open_session_arg", 56, {
+        "uuid": 0, "clnt_uuid": 16, "clnt_login": 32, "cancel_id": 36, "session": 40, "ret": 44,
+        "ret_origin": 48, "num_params": 52, "params": 56})
+    _layout(linux, "tee_ioctl_invoke_arg", 24, {
+        "func": 0, "session": 4, "cancel_id": 8, "ret": 12, "ret_origin": 16, "num_params": 20,
+        "params": 24})
+    _layout(linux, "tee_ioctl_cancel_arg", 8, {"cancel_id": 0, "session": 4})
+    _layout(linux, "tee_ioctl_close_session_arg", 4, {"session": 0})
+    _layout(linux, "tee_iocl_supp_recv_arg", 8, {"func": 0, "num_params": 4, "params": 8})
+    _layout(linux, "tee_iocl_supp_send_arg", 8, {"ret": 0, "num_params": 4, "params": 8})
+    _layout(linux, "tee_ioctl_object_invoke_arg", 24, {
+        "id": 0, "op": 8, "ret": 12, "num_params": 16, "params": 24})
+    _layout(linux, "dma_heap_allocation_data", 24, {"len": 0, "fd": 8, "fd_flags": 12, "heap_flags": 16})
+    params = linux.structs["tee_ioctl_open_session_arg"].field("params")
+    assert (params.count, params.size, params.elem_size, params.type_name) == (0, 0, 32,
+                                                                              "struct tee_ioctl_param")
+    assert linux.structs["tee_ioctl_open_session_arg"].field("uuid").count == 16
+
+
+def test_linux_optee_driver_private(linux: AbiSet) -> None:
+    _check(linux, {"TEEC_SUCCESS": 0, "TEEC_ERROR_BAD_PARAMETERS": 0xFFFF0006,
+                   "TEEC_ERROR_ITEM_NOT_FOUND": 0xFFFF0008, "TEEC_ERROR_NOT_SUPPORTED": 0xFFFF000A,
+                   "TEEC_ERROR_OUT_OF_MEMORY": 0xFFFF000C, "TEEC_ERROR_BUSY": 0xFFFF000D,
+                   "TEEC_ERROR_COMMUNICATION": 0xFFFF000E, "TEEC_ERROR_SHORT_BUFFER": 0xFFFF0010,
+                   "TEEC_ORIGIN_COMMS": 2, "OPTEE_MAX_ARG_SIZE": 1024,
+                   "OPTEE_DEFAULT_MAX_NOTIF_VALUE": 255})
+
+
+def test_linux_dma_heap_and_core(linux: AbiSet) -> None:
+    _check(linux, {"O_CLOEXEC": 0o2000000, "O_ACCMODE": 3, "O_RDONLY": 0, "O_WRONLY": 1,
+                   "O_RDWR": 2, "DMA_HEAP_VALID_FD_FLAGS": 0o2000003,
+                   "DMA_HEAP_VALID_HEAP_FLAGS": 0, "DMA_HEAP_IOC_MAGIC": ord("H"),
+                   "TEE_DMA_HEAP_SECURE_VIDEO_PLAY": 1, "TEE_DMA_HEAP_TRUSTED_UI": 2,
+                   "TEE_DMA_HEAP_SECURE_VIDEO_RECORD": 3, "TEE_SHM_DYNAMIC": 0x1,
+                   "TEE_SHM_USER_MAPPED": 0x2, "TEE_SHM_POOL": 0x4, "TEE_SHM_PRIV": 0x8,
+                   "TEE_SHM_DMA_BUF": 0x10, "TEE_SHM_DMA_MEM": 0x20,
+                   "TEE_DEVICE_FLAG_REGISTERED": 1, "TEE_MAX_DEV_NAME_LEN": 32,
+                   "TEE_DESC_PRIVILEGED": 1})
+
+
+# --- optee_smc_msg.md --------------------------------------------------------------------
+
+SMC_IDS = {"CALLS_COUNT": 0xBF00FF00, "CALLS_UID": 0xBF00FF01, "CALLS_REVISION": 0xBF00FF03,
+           "CALL_GET_OS_UUID": 0xB2000000, "CALL_GET_OS_REVISION": 0xB2000001,
+           "CALL_LOAD_IMAGE": 0xBF000002, "CALL_RETURN_FROM_RPC": 0x32000003,
+           "CALL_WITH_ARG": 0x32000004, "GET_SHM_CONFIG": 0xB2000007, "L2CC_MUTEX": 0xB2000008,
+           "EXCHANGE_CAPABILITIES": 0xB2000009, "DISABLE_SHM_CACHE": 0xB200000A,
+           "ENABLE_SHM_CACHE": 0xB200000B, "BOOT_SECONDARY": 0xB200000C,
+           "VM_CREATED": 0xB200000D, "VM_DESTROYED": 0xB200000E,
+           "GET_THREAD_COUNT": 0xB200000F, "ENABLE_ASYNC_NOTIF": 0xB2000010,
+           "GET_ASYNC_NOTIF_VALUE": 0xB2000011, "CALL_WITH_RPC_ARG": 0x32000012,
+           "CALL_WITH_REGD_ARG": 0x32000013, "GET_PROTMEM_CONFIG": 0xB2000014}
+SEC_CAPS = ["HAVE_RESERVED_SHM", "UNREGISTERED_SHM", "DYNAMIC_SHM", "VIRTUALIZATION",
+            "MEMREF_NULL", "ASYNC_NOTIF", "RPC_ARG", "RPMB_PROBE", "PROTMEM", "DYNAMIC_PROTMEM"]
+RETURNS = {"OK": 0, "ETHREAD_LIMIT": 1, "EBUSY": 2, "ERESUME": 3, "EBADADDR": 4, "EBADCMD": 5,
+           "ENOMEM": 6, "ENOTAVAIL": 7, "UNKNOWN_FUNCTION": 0xFFFFFFFF}
+MSG = {"OPTEE_MSG_UID_0": 0x384FB3E0, "OPTEE_MSG_UID_1": 0xE7F811E3,
+       "OPTEE_MSG_UID_2": 0xAF630002, "OPTEE_MSG_UID_3": 0xA5D5C51B,
+       "OPTEE_MSG_OS_OPTEE_UUID_0": 0x486178E0, "OPTEE_MSG_OS_OPTEE_UUID_1": 0xE7F811E3,
+       "OPTEE_MSG_OS_OPTEE_UUID_2": 0xBC5E0002, "OPTEE_MSG_OS_OPTEE_UUID_3": 0xA5D5C51B,
+       "OPTEE_MSG_IMAGE_LOAD_UUID_0": 0xA3FBEAB1, "OPTEE_MSG_IMAGE_LOAD_UUID_1": 0x1246315D,
+       "OPTEE_MSG_IMAGE_LOAD_UUID_2": 0xC7C406B9, "OPTEE_MSG_IMAGE_LOAD_UUID_3": 0xC03CBEA4,
+       "OPTEE_MSG_REVISION_MAJOR": 2, "OPTEE_MSG_REVISION_MINOR": 0,
+       "OPTEE_MSG_FUNCID_CALLS_UID": 0xFF01, "OPTEE_MSG_FUNCID_CALLS_REVISION": 0xFF03,
+       "OPTEE_MSG_FUNCID_GET_OS_UUID": 0, "OPTEE_MSG_FUNCID_GET_OS_REVISION": 1,
+       "OPTEE_MSG_FUNCID_CALL_WITH_ARG": 4, "OPTEE_MSG_NONCONTIG_PAGE_SIZE": 4096,
+       "OPTEE_MSG_FMEM_INVALID_GLOBAL_ID": 2**64 - 1, "OPTEE_MSG_ATTR_TYPE_MASK": 0xFF,
+       "OPTEE_MSG_ATTR_META": 0x100, "OPTEE_MSG_ATTR_NONCONTIG": 0x200,
+       "OPTEE_MSG_ATTR_CACHE_SHIFT": 16, "OPTEE_MSG_ATTR_CACHE_MASK": 7,
+       "OPTEE_MSG_ATTR_CACHE_PREDEFINED": 0}
+ATTRS = {"NONE": 0, "VALUE_INPUT": 1, "VALUE_OUTPUT": 2, "VALUE_INOUT": 3, "RMEM_INPUT": 5,
+         "RMEM_OUTPUT": 6, "RMEM_INOUT": 7, "FMEM_INPUT": 5, "FMEM_OUTPUT": 6, "FMEM_INOUT": 7,
+         "TMEM_INPUT": 9, "TMEM_OUTPUT": 0xA, "TMEM_INOUT": 0xB}
+CMDS = ["OPEN_SESSION", "INVOKE_COMMAND", "CLOSE_SESSION", "CANCEL", "REGISTER_SHM",
+        "UNREGISTER_SHM", "DO_BOTTOM_HALF", "STOP_ASYNC_NOTIF", "LEND_PROTMEM", "RECLAIM_PROTMEM",
+        "GET_PROTMEM_CONFIG", "ASSIGN_PROTMEM"]
+RPC_CMDS = {"LOAD_TA": 0, "RPMB": 1, "FS": 2, "GET_TIME": 3, "NOTIFICATION": 4, "SUSPEND": 5,
+            "SHM_ALLOC": 6, "SHM_FREE": 7, "GPROF": 9, "SOCKET": 10, "FTRACE": 11,
+            "SUPP_PLUGIN": 12, "BENCH_REG": 20, "I2C_TRANSFER": 21, "RPMB_PROBE_RESET": 22,
+            "RPMB_PROBE_NEXT": 23, "RPMB_FRAMES": 24}
+
+
+def _optee_expected() -> dict[str, int]:
+    exp = {f"OPTEE_SMC_{k}": v for k, v in SMC_IDS.items()}
+    exp.update({f"OPTEE_SMC_SEC_CAP_{k}": 1 << i for i, k in enumerate(SEC_CAPS)})
+    exp.update({f"OPTEE_SMC_RETURN_{k}": v for k, v in RETURNS.items()})
+    exp.update({"OPTEE_SMC_NSEC_CAP_UNIPROCESSOR": 1, "OPTEE_SMC_SHM_CACHED": 1,
+                "OPTEE_SMC_ASYNC_NOTIF_VALUE_VALID": 1, "OPTEE_SMC_ASYNC_NOTIF_VALUE_PENDING": 2,
+                "OPTEE_SMC_ASYNC_NOTIF_VALUE_DO_BOTTOM_HALF": 0,
+                "OPTEE_SMC_RETURN_RPC_PREFIX_MASK": 0xFFFF0000,
+                "OPTEE_SMC_RETURN_RPC_PREFIX": 0xFFFF0000, "OPTEE_SMC_RETURN_RPC_FUNC_MASK": 0xFFFF,
+                "OPTEE_SMC_RPC_FUNC_ALLOC": 0, "OPTEE_SMC_RPC_FUNC_FREE": 2,
+                "OPTEE_SMC_RPC_FUNC_FOREIGN_INTR": 4, "OPTEE_SMC_RPC_FUNC_CMD": 5,
+                "OPTEE_SMC_RETURN_RPC_ALLOC": 0xFFFF0000, "OPTEE_SMC_RETURN_RPC_FREE": 0xFFFF0002,
+                "OPTEE_SMC_RETURN_RPC_FOREIGN_INTR": 0xFFFF0004,
+                "OPTEE_SMC_RETURN_RPC_CMD": 0xFFFF0005})
+    exp.update(MSG)
+    exp.update({f"OPTEE_MSG_ATTR_TYPE_{k}": v for k, v in ATTRS.items()})
+    exp.update({f"OPTEE_MSG_CMD_{k}": i for i, k in enumerate(CMDS)})
+    exp.update({f"OPTEE_MSG_LOGIN_{k}": v for k, v in {
+        "PUBLIC": 0, "USER": 1, "GROUP": 2, "APPLICATION": 4, "APPLICATION_USER": 5,
+        "APPLICATION_GROUP": 6}.items()})
+    exp.update({f"OPTEE_MSG_PROTMEM_{k}": i for i, k in enumerate(
+        ["RESERVED", "SECURE_VIDEO_PLAY", "TRUSTED_UI", "SECURE_VIDEO_RECORD"])})
+    exp.update({f"OPTEE_RPC_CMD_{k}": v for k, v in RPC_CMDS.items()})
+    exp.update({"OPTEE_RPC_NOTIFICATION_WAIT": 0, "OPTEE_RPC_NOTIFICATION_SEND": 1,
+                "OPTEE_RPC_SHM_TYPE_APPL": 0, "OPTEE_RPC_SHM_TYPE_KERNEL": 1,
+                "OPTEE_RPC_I2C_TRANSFER_RD": 0, "OPTEE_RPC_I2C_TRANSFER_WR": 1,
+                "OPTEE_RPC_I2C_FLAGS_TEN_BIT": 1, "OPTEE_RPC_RPMB_EMMC": 0,
+                "OPTEE_RPC_RPMB_UFS": 1, "OPTEE_RPC_RPMB_NVME": 2})
+    return exp
+
+
+@pytest.mark.parametrize("side", ["linux", "secure"])
+def test_optee_smc_and_msg(side: str, request: pytest.FixtureRequest) -> None:
+    abi = request.getfixturevalue(side)
+    _check(abi, _optee_expected())
+    assert abi.call_macro("OPTEE_MSG_GET_ARG_SIZE", 4) == 160
+    assert abi.call_macro("OPTEE_MSG_GET_ARG_SIZE", 0) == 32
+    assert abi.call_macro("OPTEE_SMC_RETURN_IS_RPC", 0xFFFF0005) == 1
+    assert abi.call_macro("OPTEE_SMC_RETURN_IS_RPC", 0xFFFFFFFF) == 0
+    _layout(abi, "optee_msg_arg", 32, {"cmd": 0, "func": 4, "session": 8, "cancel_id": 12,
+                                       "pad": 16, "ret": 20, "ret_origin": 24, "num_params": 28,
+                                       "params": 32})
+    _layout(abi, "optee_msg_param", 32, {
+        "attr": 0, "u": 8, "u.tmem.buf_ptr": 8, "u.tmem.size": 16, "u.tmem.shm_ref": 24,
+        "u.rmem.offs": 8, "u.rmem.size": 16, "u.rmem.shm_ref": 24, "u.fmem.offs_low": 8,
+        "u.fmem.offs_high": 12, "u.fmem.internal_offs": 14, "u.fmem.size": 16,
+        "u.fmem.global_id": 24, "u.value.a": 8, "u.value.b": 16, "u.value.c": 24,
+        "u.octets": 8})
+    assert abi.structs["optee_msg_param"].field("u").is_struct.is_union
+
+
+def test_sides_agree_on_shared_numbers(linux: AbiSet, secure: AbiSet) -> None:
+    prefixes = ("OPTEE_SMC_", "OPTEE_MSG_", "OPTEE_RPC_", "OPTEE_FFA_")
+    shared = [n for n in linux.constants if n.startswith(prefixes) and n in secure.constants]
+    assert len(shared) > 150
+    assert {n: linux.constants[n] for n in shared} == {n: secure.constants[n] for n in shared}
+    for name in ("optee_msg_arg", "optee_msg_param", "optee_msg_param_fmem"):
+        a, b = linux.structs[name], secure.structs[name]
+        assert (a.size, [(f.name, f.offset, f.size) for f in a.fields]) == \
+               (b.size, [(f.name, f.offset, f.size) for f in b.fields])
+
+
+# --- optee_ffa.md / ffa_spec.md ------------------------------------------------------------
+
+FFA_32 = {"ERROR": 0x60, "SUCCESS": 0x61, "INTERRUPT": 0x62, "VERSION": 0x63, "FEATURES": 0x64,
+          "RX_RELEASE": 0x65, "RXTX_MAP": 0x66, "RXTX_UNMAP": 0x67, "PARTITION_INFO_GET": 0x68,
+          "ID_GET": 0x69, "MSG_POLL": 0x6A, "MSG_WAIT": 0x6B, "YIELD": 0x6C, "RUN": 0x6D,
+          "MSG_SEND": 0x6E, "MSG_SEND_DIRECT_REQ": 0x6F, "MSG_SEND_DIRECT_RESP": 0x70,
+          "MEM_DONATE": 0x71, "MEM_LEND": 0x72, "MEM_SHARE": 0x73, "MEM_RETRIEVE_REQ": 0x74,
+          "MEM_RETRIEVE_RESP": 0x75, "MEM_RELINQUISH": 0x76, "MEM_RECLAIM": 0x77,
+          "MEM_OP_PAUSE": 0x78, "MEM_OP_RESUME": 0x79, "MEM_FRAG_RX": 0x7A, "MEM_FRAG_TX": 0x7B,
+          "NORMAL_WORLD_RESUME": 0x7C, "NOTIFICATION_INFO_GET": 0x83, "RX_ACQUIRE": 0x84,
+          "SPM_ID_GET": 0x85, "MSG_SEND2": 0x86, "MEM_PERM_GET": 0x88, "MEM_PERM_SET": 0x89,
+          "CONSOLE_LOG": 0x8A, "EL3_INTR_HANDLE": 0x8C}
+FFA_64 = {"SUCCESS": 0x61, "RXTX_MAP": 0x66, "MSG_SEND_DIRECT_REQ": 0x6F,
+          "MSG_SEND_DIRECT_RESP": 0x70, "MEM_DONATE": 0x71, "MEM_LEND": 0x72, "MEM_SHARE": 0x73,
+          "MEM_RETRIEVE_REQ": 0x74, "NOTIFICATION_INFO_GET": 0x83, "SECONDARY_EP_REGISTER": 0x87,
+          "MEM_PERM_GET": 0x88, "MEM_PERM_SET": 0x89, "CONSOLE_LOG": 0x8A}
+FFA_ERRORS = ["NOT_SUPPORTED", "INVALID_PARAMETERS", "NO_MEMORY", "BUSY", "INTERRUPTED",
+              "DENIED", "RETRY", "ABORTED", "NO_DATA"]
+
+
+def test_linux_ffa(linux: AbiSet) -> None:
+    exp = {f"FFA_{k}": 0x84000000 | n for k, n in FFA_32.items()}
+    exp.update({f"FFA_FN64_{k}": 0xC4000000 | n for k, n in FFA_64.items()})
+    exp.update({"FFA_PARTITION_INFO_GET_REGS": 0xC400008B, "FFA_MSG_SEND_DIRECT_REQ2": 0xC400008D,
+                "FFA_MSG_SEND_DIRECT_RESP2": 0xC400008E, "FFA_RET_SUCCESS": 0})
+    exp.update({f"FFA_RET_{k}": -(i + 1) for i, k in enumerate(FFA_ERRORS)})
+    exp.update({"FFA_VERSION_1_0": 0x10000, "FFA_VERSION_1_1": 0x10001, "FFA_VERSION_1_2": 0x10002,
+                "FFA_PAGE_SIZE": 4096, "FFA_MEM_RO": 1, "FFA_MEM_RW": 2, "FFA_MEM_NO_EXEC": 4,
+                "FFA_MEM_EXEC": 8, "FFA_MEM_RETRIEVE_SELF_BORROWER": 1, "FFA_MEM_NORMAL": 0x20,
+                "FFA_MEM_DEVICE": 0x10, "FFA_MEM_WRITE_BACK": 0xC, "FFA_MEM_NON_CACHEABLE": 4,
+                "FFA_DEV_nGnRnE": 0, "FFA_DEV_nGnRE": 4, "FFA_DEV_nGRE": 8, "FFA_DEV_GRE": 0xC,
+                "FFA_MEM_NON_SHAREABLE": 0, "FFA_MEM_OUTER_SHAREABLE": 2,
+                "FFA_MEM_INNER_SHAREABLE": 3, "FFA_MEM_CLEAR": 1, "FFA_TIME_SLICE_ENABLE": 2,
+                "FFA_MEM_RETRIEVE_TYPE_IN_RESP": 0, "FFA_MEM_RETRIEVE_TYPE_SHARE": 0x08,
+                "FFA_MEM_RETRIEVE_TYPE_LEND": 0x10, "FFA_MEM_RETRIEVE_TYPE_DONATE": 0x18,
+                "FFA_MEM_RETRIEVE_ADDR_ALIGN_HINT": 0x200})
+    _check(linux, exp)
+    assert linux.c.FFA_MEM_NORMAL | linux.c.FFA_MEM_WRITE_BACK | linux.c.FFA_MEM_INNER_SHAREABLE == 0x2F
+    assert linux.call_macro("FFA_MEM_RETRIEVE_ADDR_ALIGN", 3) == 3 << 5
+    _layout(linux, "ffa_mem_region", 48, {"sender_id": 0, "attributes": 2, "flags": 4,
+                                          "handle": 8, "tag": 16, "ep_mem_size": 24,
+                                          "ep_count": 28, "ep_mem_offset": 32, "reserved": 36})
+    _layout(linux, "ffa_mem_region_attributes", 32, {"receiver": 0, "attrs": 2, "flag": 3,
+                                                     "composite_off": 4, "impdef_val": 8,
+                                                     "reserved": 24})
+    _layout(linux, "ffa_composite_mem_region", 16, {"total_pg_cnt": 0, "addr_range_cnt": 4,
+                                                    "reserved": 8, "constituents": 16})
+    _layout(linux, "ffa_mem_region_addr_range", 16, {"address": 0, "pg_cnt": 8, "reserved": 12})
+
+
+def test_optee_ffa_services(linux: AbiSet, secure: AbiSet) -> None:
+    exp = {"OPTEE_FFA_GET_API_VERSION": 0, "OPTEE_FFA_GET_OS_VERSION": 1,
+           "OPTEE_FFA_EXCHANGE_CAPABILITIES": 2, "OPTEE_FFA_UNREGISTER_SHM": 3,
+           "OPTEE_FFA_ENABLE_ASYNC_NOTIF": 5, "OPTEE_FFA_RELEASE_PROTMEM": 8,
+           "OPTEE_FFA_YIELDING_CALL_WITH_ARG": 0x80000000, "OPTEE_FFA_YIELDING_CALL_RESUME": 0x80000001,
+           "OPTEE_FFA_YIELDING_CALL_RETURN_DONE": 0, "OPTEE_FFA_YIELDING_CALL_RETURN_RPC_CMD": 1,
+           "OPTEE_FFA_YIELDING_CALL_RETURN_INTERRUPT": 2, "OPTEE_FFA_SEC_CAP_ARG_OFFSET": 1,
+           "OPTEE_FFA_SEC_CAP_ASYNC_NOTIF": 2, "OPTEE_FFA_SEC_CAP_RPMB_PROBE": 4,
+           "OPTEE_FFA_SEC_CAP_PROTMEM": 8, "OPTEE_FFA_MAX_ASYNC_NOTIF_VALUE": 64,
+           "OPTEE_FFA_VERSION_MAJOR": 1, "OPTEE_FFA_VERSION_MINOR": 0}
+    _check(linux, exp)
+    _check(secure, exp)
+
+
+def test_secure_ffa(secure: AbiSet) -> None:
+    exp = {f"FFA_{k}": 0x84000000 | n for k, n in FFA_32.items() if k not in FFA_64}
+    for k, n in FFA_64.items():
+        if k != "SECONDARY_EP_REGISTER":
+            exp[f"FFA_{k}_32"] = 0x84000000 | n
+        exp[f"FFA_{k}_64"] = 0xC4000000 | n
+    exp.update({"FFA_OK": 0, "FFA_MEM_ACC_RW": 2, "FFA_NORMAL_MEM_REG_ATTR": 0x2F,
+                "FFA_MEMORY_HANDLE_NON_SECURE_BIT": 1 << 44, "FFA_MEMORY_HANDLE_SECURE_BIT": 1 << 45,
+                "FFA_MEMORY_HANDLE_HYPERVISOR_BIT": 1 << 63, "FFA_VERSION_1_2": 0x10002})
+    exp.update({f"FFA_{k}": -(i + 1) for i, k in enumerate(FFA_ERRORS)})
+    _check(secure, exp)
+    _layout(secure, "ffa_mem_transaction_1_1", 48, {
+        "sender_id": 0, "mem_reg_attr": 2, "flags": 4, "global_handle": 8, "tag": 16,
+        "mem_access_size": 24, "mem_access_count": 28, "mem_access_offs": 32, "reserved": 36})
+    _layout(secure, "ffa_mem_transaction_1_0", 32, {
+        "mem_reg_attr": 2, "reserved0": 3, "reserved1": 24, "mem_access_count": 28,
+        "mem_access_array": 32})
+    _layout(secure, "ffa_mem_access", 16, {"access_perm.endpoint_id": 0, "access_perm.perm": 2,
+                                           "access_perm.flags": 3, "region_offs": 4})
+    _layout(secure, "ffa_mem_access_1_2", 32, {"region_offs": 4, "impdef": 8, "reserved": 24})
+    _layout(secure, "ffa_mem_region", 16, {"total_page_count": 0, "address_range_count": 4,
+                                           "address_range_array": 16})
+    _layout(secure, "ffa_address_range", 16, {"address": 0, "page_count": 8})
+    _layout(secure, "ffa_partition_info_x", 24, {"id": 0, "execution_context": 2,
+                                                 "partition_properties": 4, "uuid": 8})
+
+
+# --- secure_os.md / optee_ta_format.md ---------------------------------------------------
+
+GP_CODES = {"SUCCESS": 0, "ERROR_CORRUPT_OBJECT": 0xF0100001, "ERROR_CORRUPT_OBJECT_2": 0xF0100002,
+            "ERROR_STORAGE_NOT_AVAILABLE": 0xF0100003, "ERROR_STORAGE_NOT_AVAILABLE_2": 0xF0100004,
+            "ERROR_UNSUPPORTED_VERSION": 0xF0100005, "ERROR_CIPHERTEXT_INVALID": 0xF0100006,
+            "ERROR_GENERIC": 0xFFFF0000, "ERROR_ACCESS_DENIED": 0xFFFF0001,
+            "ERROR_CANCEL": 0xFFFF0002, "ERROR_ACCESS_CONFLICT": 0xFFFF0003,
+            "ERROR_EXCESS_DATA": 0xFFFF0004, "ERROR_BAD_FORMAT": 0xFFFF0005,
+            "ERROR_BAD_PARAMETERS": 0xFFFF0006, "ERROR_BAD_STATE": 0xFFFF0007,
+            "ERROR_ITEM_NOT_FOUND": 0xFFFF0008, "ERROR_NOT_IMPLEMENTED": 0xFFFF0009,
+            "ERROR_NOT_SUPPORTED": 0xFFFF000A, "ERROR_NO_DATA": 0xFFFF000B,
+            "ERROR_OUT_OF_MEMORY": 0xFFFF000C, "ERROR_BUSY": 0xFFFF000D,
+            "ERROR_COMMUNICATION": 0xFFFF000E, "ERROR_SECURITY": 0xFFFF000F,
+            "ERROR_SHORT_BUFFER": 0xFFFF0010, "ERROR_EXTERNAL_CANCEL": 0xFFFF0011,
+            "ERROR_TIMEOUT": 0xFFFF3001, "ERROR_OVERFLOW": 0xFFFF300F,
+            "ERROR_TARGET_DEAD": 0xFFFF3024, "ERROR_STORAGE_NO_SPACE": 0xFFFF3041,
+            "ERROR_MAC_INVALID": 0xFFFF3071, "ERROR_SIGNATURE_INVALID": 0xFFFF3072,
+            "ERROR_TIME_NOT_SET": 0xFFFF5000, "ERROR_TIME_NEEDS_RESET": 0xFFFF5001}
+TA_FLAGS = {"USER_MODE": 0, "EXEC_DDR": 0, "SINGLE_INSTANCE": 4, "MULTI_SESSION": 8,
+            "INSTANCE_KEEP_ALIVE": 0x10, "SECURE_DATA_PATH": 0x20, "REMAP_SUPPORT": 0,
+            "CACHE_MAINTENANCE": 0x80, "CONCURRENT": 0x100, "DEVICE_ENUM": 1 << 9,
+            "DEVICE_ENUM_SUPP": 1 << 10, "DONT_CLOSE_HANDLE_ON_CORRUPT_OBJECT": 1 << 11,
+            "DEVICE_ENUM_TEE_STORAGE_PRIVATE": 1 << 12, "INSTANCE_KEEP_CRASHED": 1 << 13}
+SYSCALLS = """RETURN LOG PANIC GET_PROPERTY GET_PROPERTY_NAME_TO_INDEX OPEN_TA_SESSION
+CLOSE_TA_SESSION INVOKE_TA_COMMAND CHECK_ACCESS_RIGHTS GET_CANCELLATION_FLAG UNMASK_CANCELLATION
+MASK_CANCELLATION WAIT GET_TIME SET_TA_TIME CRYP_STATE_ALLOC CRYP_STATE_COPY CRYP_STATE_FREE
+HASH_INIT HASH_UPDATE HASH_FINAL CIPHER_INIT CIPHER_UPDATE CIPHER_FINAL CRYP_OBJ_GET_INFO
+CRYP_OBJ_RESTRICT_USAGE CRYP_OBJ_GET_ATTR CRYP_OBJ_ALLOC CRYP_OBJ_CLOSE CRYP_OBJ_RESET
+CRYP_OBJ_POPULATE CRYP_OBJ_COPY CRYP_DERIVE_KEY CRYP_RANDOM_NUMBER_GENERATE AUTHENC_INIT
+AUTHENC_UPDATE_AAD AUTHENC_UPDATE_PAYLOAD AUTHENC_ENC_FINAL AUTHENC_DEC_FINAL ASYMM_OPERATE
+ASYMM_VERIFY STORAGE_OBJ_OPEN STORAGE_OBJ_CREATE STORAGE_OBJ_DEL STORAGE_OBJ_RENAME
+STORAGE_ENUM_ALLOC STORAGE_ENUM_FREE STORAGE_ENUM_RESET STORAGE_ENUM_START STORAGE_ENUM_NEXT
+STORAGE_OBJ_READ STORAGE_OBJ_WRITE STORAGE_OBJ_TRUNC STORAGE_OBJ_SEEK
+CRYP_OBJ_GENERATE_KEY""".split()
+
+
+def test_secure_gp_and_ta_constants(secure: AbiSet) -> None:
+    exp = {f"TEE_{k}": v for k, v in GP_CODES.items()}
+    exp.update({f"TEE_ORIGIN_{k}": i + 1 for i, k in enumerate(["API", "COMMS", "TEE", "TRUSTED_APP"])})
+    exp.update({f"TEE_LOGIN_{k}": v for k, v in {
+        "PUBLIC": 0, "USER": 1, "GROUP": 2, "APPLICATION": 4, "APPLICATION_USER": 5,
+        "APPLICATION_GROUP": 6, "TRUSTED_APP": 0xF0000000}.items()})
+    exp.update({f"TEE_PARAM_TYPE_{k}": v for k, v in {
+        "NONE": 0, "VALUE_INPUT": 1, "VALUE_OUTPUT": 2, "VALUE_INOUT": 3, "MEMREF_INPUT": 5,
+        "MEMREF_OUTPUT": 6, "MEMREF_INOUT": 7}.items()})
+    exp.update({f"TEE_MEMORY_ACCESS_{k}": v for k, v in {
+        "READ": 1, "WRITE": 2, "ANY_OWNER": 4, "NONSECURE": 0x10000000,
+        "SECURE": 0x20000000}.items()})
+    exp.update({"TEE_HANDLE_NULL": 0, "TEE_TIMEOUT_INFINITE": 0xFFFFFFFF, "TEE_NUM_PARAMS": 4,
+                "TEE_PROPSET_TEE_IMPLEMENTATION": 0xFFFFFFFD, "TEE_PROPSET_CURRENT_CLIENT": 0xFFFFFFFE,
+                "TEE_PROPSET_CURRENT_TA": 0xFFFFFFFF, "TEE_CACHECLEAN": 0, "TEE_CACHEFLUSH": 1,
+                "TEE_CACHEINVALIDATE": 2, "TA_FLAGS_MASK": 0x3FFF,
+                "MOBJ_USE_CASE_NS_SHM": 0, "MOBJ_USE_CASE_SEC_VIDEO_PLAY": 1,
+                "MOBJ_USE_CASE_TRUSED_UI": 2, "MOBJ_USE_CASE_TRUSTED_UI": 2})
+    exp.update({f"TA_FLAG_{k}": v for k, v in TA_FLAGS.items()})
+    exp.update({f"TEE_SCN_{k}": i for i, k in enumerate(SYSCALLS)})
+    exp.update({"TEE_SCN_CACHE_OPERATION": 70, "TEE_SCN_MAX": 70})
+    exp.update({f"UTEE_ENTRY_FUNC_{k}": i for i, k in enumerate(
+        ["OPEN_SESSION", "CLOSE_SESSION", "INVOKE_COMMAND", "DUMP_MEMSTATS"])})
+    exp.update({f"UTEE_TIME_CAT_{k}": i for i, k in enumerate(["SYSTEM", "TA_PERSISTENT", "REE"])})
+    exp.update({f"USER_TA_PROP_TYPE_{k}": i for i, k in enumerate(
+        ["BOOL", "U32", "UUID", "IDENTITY", "STRING", "BINARY_BLOCK", "U64", "INVALID"])})
+    _check(secure, exp)
+    assert secure.call_macro("TEE_PARAM_TYPES", 5, 6, 0, 0) == 0x65
+    assert secure.call_macro("TEE_PARAM_TYPES", 7, 0, 0, 0) == 0x0007
+    assert [secure.call_macro("TEE_PARAM_TYPE_GET", 0x65, i) for i in range(4)] == [5, 6, 0, 0]
+    assert "TA_PROP_STR_SINGLE_INSTANCE" in secure.skipped  # string macro: not a constant...
+    assert not secure.unsupported                           # ...and not an error either
+
+
+def test_secure_struct_layouts(secure: AbiSet) -> None:
+    _layout(secure, "ta_head", 32, {"uuid": 0, "uuid.timeLow": 0, "uuid.timeMid": 4,
+                                    "uuid.timeHiAndVersion": 6, "uuid.clockSeqAndNode": 8,
+                                    "stack_size": 16, "flags": 20, "depr_entry": 24})
+    # optee_ta_format.md gives "u64 types, u64 vals[8]" and, inconsistently, 136 bytes; the
+    # declared members (and OP-TEE's own header) make 8 + 8 * 8 = 72.
+    _layout(secure, "utee_params", 72, {"types": 0, "vals": 8})
+    assert secure.structs["utee_params"].field("vals").count == 8
+    _layout(secure, "utee_attribute", 24, {"a": 0, "b": 8, "attribute_id": 16})
+    _layout(secure, "utee_object_info", 28, {"obj_type": 0, "handle_flags": 24})
+    _layout(secure, "TEE_UUID", 16, {"timeLow": 0, "timeMid": 4, "timeHiAndVersion": 6,
+                                     "clockSeqAndNode": 8})
+    _layout(secure, "TEE_Identity", 20, {"login": 0, "uuid": 4})
+    _layout(secure, "TEE_Time", 8, {"seconds": 0, "millis": 4})
+    _layout(secure, "user_ta_property", 24, {"name": 0, "type": 8, "value": 16})
+    assert secure.structs["user_ta_property"].field("name").kind == "pointer"
+
+
+def test_teesmc_opteed_and_firmware(secure: AbiSet, firmware: AbiSet) -> None:
+    names = ["ENTRY", "ON", "OFF", "SUSPEND", "RESUME", "CALL", "FIQ", "SYSTEM_OFF", "SYSTEM_RESET"]
+    exp = {f"TEESMC_OPTEED_RETURN_{k}_DONE": 0xBE000000 + i for i, k in enumerate(names)}
+    _check(secure, exp)
+    _check(firmware, exp)
+    fw = {"SMCCC_VERSION": 0x80000000, "SMCCC_ARCH_FEATURES": 0x80000001,
+          "SMCCC_ARCH_SOC_ID": 0x80000002, "SMCCC_ARCH_WORKAROUND_1": 0x80008000,
+          "SMCCC_ARCH_WORKAROUND_2": 0x80007FFF, "SMCCC_ARCH_WORKAROUND_3": 0x80003FFF,
+          "SMCCC_VERSION_1_2": 0x10002, "SMC_UNK": 0xFFFFFFFF, "SMC_PREEMPTED": -2,
+          "SMC_DENIED": -3, "SMC_INVALID_PARAM": -4, "FUNCID_TYPE_SHIFT": 31,
+          "FUNCID_CC_SHIFT": 30, "FUNCID_OEN_SHIFT": 24, "FUNCID_OEN_MASK": 0x3F,
+          "FUNCID_NUM_MASK": 0xFFFF, "FUNCID_SVE_HINT_SHIFT": 16, "OEN_ARM_START": 0,
+          "OEN_STD_START": 4, "OEN_TAP_START": 48, "OEN_TAP_END": 49, "OEN_TOS_START": 50,
+          "OEN_TOS_END": 63, "FFA_FNUM_MIN_VALUE": 0x60, "FFA_FNUM_MAX_VALUE": 0x97,
+          "FFA_FNUM_MIN": 0x60, "FFA_FNUM_MAX": 0x97, "FFA_ERROR": 0x84000060,
+          "FFA_SUCCESS_SMC32": 0x84000061, "FFA_SUCCESS_SMC64": 0xC4000061,
+          "FFA_VERSION": 0x84000063, "FFA_MSG_SEND_DIRECT_REQ_SMC32": 0x8400006F,
+          "FFA_MSG_SEND_DIRECT_RESP_SMC64": 0xC4000070, "FFA_MEM_LEND_SMC64": 0xC4000072,
+          "FFA_MEM_RECLAIM": 0x84000077, "FFA_MEM_FRAG_TX": 0x8400007B,
+          "FFA_PARTITION_INFO_GET_REGS_SMC64": 0xC400008B, "FFA_MSG_SEND_DIRECT_REQ2_SMC64": 0xC400008D,
+          "FFA_NS_ENDPOINT_ID": 0, "SPMD_DIRECT_MSG_ENDPOINT_ID": 0xFFFF,
+          "SPMD_FWK_MSG_FFA_VERSION_REQ": 8, "SPMD_FWK_MSG_FFA_VERSION_RESP": 9,
+          "FFA_FWK_MSG_BIT": 0x80000000, "FFA_VERSION_COMPILED": 0x10002}
+    fw.update({f"FFA_ERROR_{k}": -(i + 1) for i, k in enumerate(
+        ["NOT_SUPPORTED", "INVALID_PARAMETER", "NO_MEMORY", "BUSY", "INTERRUPTED", "DENIED",
+         "RETRY", "ABORTED", "NO_DATA"])})
+    _check(firmware, fw)
+    assert firmware.call_macro("GET_SMC_OEN", 0xB2000014) == 50
+    assert firmware.call_macro("FFA_FID", 1, 0x72) == 0xC4000072
+
+
+def test_linux_smccc(linux: AbiSet) -> None:
+    _check(linux, {"ARM_SMCCC_STD_CALL": 0, "ARM_SMCCC_FAST_CALL": 1, "ARM_SMCCC_TYPE_SHIFT": 31,
+                   "ARM_SMCCC_SMC_32": 0, "ARM_SMCCC_SMC_64": 1, "ARM_SMCCC_CALL_CONV_SHIFT": 30,
+                   "ARM_SMCCC_OWNER_MASK": 0x3F, "ARM_SMCCC_OWNER_SHIFT": 24,
+                   "ARM_SMCCC_FUNC_MASK": 0xFFFF, "ARM_SMCCC_OWNER_ARCH": 0,
+                   "ARM_SMCCC_OWNER_CPU": 1, "ARM_SMCCC_OWNER_SIP": 2, "ARM_SMCCC_OWNER_OEM": 3,
+                   "ARM_SMCCC_OWNER_STANDARD": 4, "ARM_SMCCC_OWNER_STANDARD_HYP": 5,
+                   "ARM_SMCCC_OWNER_VENDOR_HYP": 6, "ARM_SMCCC_OWNER_TRUSTED_APP": 48,
+                   "ARM_SMCCC_OWNER_TRUSTED_APP_END": 49, "ARM_SMCCC_OWNER_TRUSTED_OS": 50,
+                   "ARM_SMCCC_OWNER_TRUSTED_OS_END": 63, "ARM_SMCCC_VERSION_FUNC_ID": 0x80000000,
+                   "ARM_SMCCC_ARCH_FEATURES_FUNC_ID": 0x80000001, "ARM_SMCCC_VERSION_1_2": 0x10002,
+                   "SMCCC_RET_SUCCESS": 0, "SMCCC_RET_NOT_SUPPORTED": -1,
+                   "SMCCC_RET_NOT_REQUIRED": -2, "ARM_SMCCC_RET_NOT_REQUIRED": -2,
+                   "ARM_SMCCC_ARCH_WORKAROUND_1": 0x80008000})
+    # arguments are C: a plain int 1 shifted to bit 31 is INT_MIN, as in C; 1U is not
+    assert linux.call_macro("ARM_SMCCC_CALL_VAL", "1U", 1, 4, 0x72) == 0xC4000072
+    assert linux.call_macro("ARM_SMCCC_CALL_VAL", 1, 1, 4, 0x72) == 0xC4000072 - 2**32
+    assert linux.call_macro("GENMASK", 31, 16) == 0xFFFF0000
+    assert linux.call_macro("GENMASK_ULL", 63, 0) == 2**64 - 1
+    assert linux.call_macro("_IOC_SIZE", linux.c.TEE_IOC_SHM_REGISTER_FD) == 24
+
+
+def test_namespace_locations_and_headers(linux: AbiSet) -> None:
+    assert linux.c.TEE_IOC_VERSION == linux.constants["TEE_IOC_VERSION"]
+    with pytest.raises(AttributeError, match="NO_SUCH_THING.*linux_side/include"):
+        linux.c.NO_SUCH_THING
+    with pytest.raises(AttributeError, match="call_macro"):
+        linux.c.BIT
+    file, line = linux.locations["TEE_IOC_SHM_REGISTER_FD"]
+    assert file.endswith("uapi/linux/tee.h") and line > 0
+    assert linux.locations["optee_msg_arg"][0].endswith("drivers/tee/optee/optee_msg.h")
+    assert linux.locations["TEE_DMA_HEAP_TRUSTED_UI"][0].endswith("linux/tee_core.h")
+    assert all(os.path.isabs(h) for h in linux.headers)
+    assert any(h.endswith("uapi/asm-generic/ioctl.h") for h in linux.headers)  # nested include
+    assert "OPTEE_MSG_GET_ARG_SIZE" in linux.macros and "TEE_IOC_VERSION" not in linux.macros
+    assert linux.sizeof("struct tee_ioctl_param") == 32 and linux.sizeof("__u16") == 2
+    assert not linux.unsupported
+
+
+# --- cross-check with a real compiler ------------------------------------------------------
+
+def _gcc_run(abi: AbiSet, body: list[str], tmp: Path) -> list[str]:
+    src = tmp / "probe.c"
+    src.write_text("\n".join(["int printf(const char *, ...);"]
+                             + [f"#include <{h}>" for h in abi.requested]
+                             + ["int main(void) {"] + body + ["return 0; }"]))
+    inc = [a for d in abi.include_dirs for a in ("-I", d)]
+    subprocess.run(["gcc", "-std=gnu11", "-w", "-nostdinc", *inc, str(src), "-o",
+                    str(tmp / "probe")], check=True, capture_output=True)
+    return subprocess.run([str(tmp / "probe")], check=True, capture_output=True,
+                          text=True).stdout.splitlines()
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
+@pytest.mark.parametrize("which", ["linux", "secure", "firmware"])
+def test_gcc_agrees(which: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Every constant (value, sign, type size) and every member offset, as gcc computes them."""
+    abi: AbiSet = request.getfixturevalue(which)
+    sizes = {t.name: t.size for t in (CHAR, UCHAR, INT, UINT, LONG, ULONG, LLONG, ULLONG)}
+    body, expect = [], []
+    for n, v in abi.constants.items():
+        body.append(f'printf("%d %llu %d\\n", ({n}) < 0, (unsigned long long)({n}), '
+                    f'(int)sizeof({n}));')
+        expect.append((n, v, sizes.get(abi.constant_types[n], 4)))
+    for n, s in abi.structs.items():
+        t = next((f"{kw} {n}" for kw in ("struct", "union") if f"{kw} {n}" in abi._types.tags), n)
+        body.append(f'printf("%zu %zu\\n", sizeof({t}), _Alignof({t}));')
+        expect.append((n, s.size, s.align))
+        for f in s.fields:
+            if f.name and f.bit_width is None:
+                body.append(f'printf("%zu\\n", __builtin_offsetof({t}, {f.name}));')
+                expect.append((f"{n}.{f.name}", f.offset))
+    got = _gcc_run(abi, body, tmp_path)
+    mismatches = []
+    for exp, line in zip(expect, got):
+        nums = [int(x) for x in line.split()]
+        if len(nums) == 3:
+            nums = [nums[1] - (1 << 64) if nums[0] else nums[1], nums[2]]
+        if tuple(nums) != exp[1:]:
+            mismatches.append((exp, nums))
+    assert len(got) == len(expect) and not mismatches
+
+
+# --- loader behaviour on small header sets -------------------------------------------------
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root
+
+
+BASIC = {
+    "inc/types.h": """\
+        #ifndef TYPES_H
+        #define TYPES_H
+        typedef unsigned char u8;
+        typedef unsigned short u16;
+        typedef unsigned int u32;
+        typedef unsigned long long u64;
+        typedef long long s64;
+        #define GENMASK(h, l) ((~0UL << (l)) & (~0UL >> (63 - (h))))
+        #endif
+        """,
+    "main.h": """\
+        #include <inc/types.h>
+        #define MODE 2
+        #if MODE == 1
+        #define PICK 10
+        #elif MODE == 2
+        #define PICK 20
+        #else
+        #define PICK 30
+        #endif
+        #ifdef UNDEFINED_THING
+        #define NEVER 1
+        #endif
+        #define SQUARE(x) ((x) * (x))
+        #define ALL_ONES ((u64)-1)
+        #define TRUNCATED ((u16)0x12345)
+        #define NEGATIVE (-6)
+        #define INT_MIN_SHIFT (1 << 31)
+        #define UNSIGNED_SHIFT (1U << 31)
+        #define MIXED (-1 < 0U)
+        #define OCTAL 0755
+        #define CHARLIT 'H'
+        #define MASK GENMASK(15, 8)
+        #define PK_SIZE sizeof(struct pk)
+        #define OFFS offsetof(struct nest, in.w)
+        #define COND (PICK > 15 ? 0x10 : 0x20UL)
+        #define GREETING "hello"
+        enum colour { RED, GREEN, BLUE = 7, CYAN, BELOW = -2, NEXT };
+        struct pk { u8 a; u32 b; } __attribute__((packed));
+        struct __attribute__((__packed__)) pk2 { u8 a; u64 b; };
+        struct al { u8 a; } __attribute__((aligned(16)));
+        struct mal { u8 a; u64 b __attribute__((aligned(16))); u8 c; };
+        struct fl { u32 n; struct pk items[]; };
+        union un { u32 a; u64 b; u8 c[3]; };
+        struct nest { u8 x; struct { u32 y; union { u8 z; u32 w; }; } in; struct al q; };
+        struct bits { u32 a:3, b:5; u8 c; u32 d:30; int e:4; };
+        #pragma pack(push, 2)
+        struct pp { u8 a; u32 b; };
+        #pragma pack(pop)
+        struct after { u8 a; u32 b; enum colour col; u8 arr[CYAN]; };
+        typedef struct { u32 v; u16 w; } anon_t;
+        static inline int helper(int x) { return ({ x + 1; }); }
+        """,
+}
+
+
+@pytest.fixture()
+def basic(tmp_path: Path, isolated_cache: Path) -> AbiSet:
+    return load_headers(_write(tmp_path / "h", BASIC), ["main.h"])
+
+
+def test_preprocessor_and_constants(basic: AbiSet) -> None:
+    c = basic.constants
+    assert c["PICK"] == 20 and "NEVER" not in c and "MODE" in c
+    assert c["ALL_ONES"] == 2**64 - 1 and c["TRUNCATED"] == 0x2345 and c["NEGATIVE"] == -6
+    assert c["INT_MIN_SHIFT"] == -(2**31) and c["UNSIGNED_SHIFT"] == 2**31
+    assert c["MIXED"] == 0 and c["OCTAL"] == 0o755 and c["CHARLIT"] == 0x48
+    assert c["MASK"] == 0xFF00 and c["PK_SIZE"] == 5 and c["OFFS"] == 8 and c["COND"] == 0x10
+    assert basic.constant_types["COND"] == "unsigned long"  # common type of both branches
+    assert [c[k] for k in ("RED", "GREEN", "BLUE", "CYAN", "BELOW", "NEXT")] == [0, 1, 7, 8, -2, -1]
+    assert "GREETING" in basic.skipped and "GREETING" not in c
+    assert basic.call_macro("SQUARE", 7) == 49 and basic.call_macro("SQUARE", -3) == 9
+    assert basic.call_macro("GENMASK", 63, 0) == 2**64 - 1
+    with pytest.raises(AbiError, match="NOT_A_MACRO"):
+        basic.call_macro("NOT_A_MACRO", 1)
+    assert len(basic.headers) == 2 and basic.headers[1].endswith("inc/types.h")
+    assert basic.locations["SQUARE"][1] == 13 and basic.locations["pk"][1] == 28
+    assert basic.locations["BLUE"] == (str(Path(basic.headers[0])), 27)
+
+
+def test_layout_rules(basic: AbiSet) -> None:
+    s = basic.structs
+    expect = {"pk": (5, 1, {"b": 1}), "pk2": (9, 1, {"b": 1}), "al": (16, 16, {}),
+              "mal": (32, 16, {"b": 16, "c": 24}), "fl": (4, 4, {"items": 4}),
+              "un": (8, 8, {"a": 0, "b": 0, "c": 0}),
+              "nest": (32, 16, {"in": 4, "in.y": 4, "in.z": 8, "in.w": 8, "q": 16}),
+              "bits": (12, 4, {"c": 1, "d": 4, "e": 8}), "pp": (6, 2, {"b": 2}),
+              "after": (20, 4, {"b": 4, "col": 8, "arr": 12}), "anon_t": (8, 4, {"w": 4})}
+    for name, (size, align, offsets) in expect.items():
+        assert (s[name].size, s[name].align) == (size, align), name
+        assert {k: s[name].offset_of(k) for k in offsets} == offsets, name
+    assert s["un"].is_union and not s["nest"].is_union
+    items = s["fl"].field("items")
+    assert (items.count, items.size, items.elem_size, items.is_struct.name) == (0, 0, 5, "pk")
+    d, e = s["bits"].field("d"), s["bits"].field("e")
+    assert (d.bit_offset, d.bit_width, e.bit_width, e.signed) == (0, 30, 4, True)
+    assert s["after"].field("arr").count == 8  # dimension from an enum constant
+    assert isinstance(s["nest"].field("in.w"), Field) and s["nest"].field("in").is_struct
+    with pytest.raises(KeyError, match="nope"):
+        s["nest"].field("nope")
+
+
+def test_pack_unpack(basic: AbiSet) -> None:
+    nest = basic.structs["nest"]
+    raw = nest.pack({"x": 1, "in": {"y": 0x11223344, "w": 0xAABBCCDD}, "q": {"a": 9}})
+    assert len(raw) == 32 and raw[4:12] == bytes.fromhex("44332211ddccbbaa") and raw[16] == 9
+    assert nest.unpack(raw) == {"x": 1, "in": {"y": 0x11223344, "z": 0xDD, "w": 0xAABBCCDD},
+                                "q": {"a": 9}}
+    bits = basic.structs["bits"]
+    packed = bits.pack({"a": 5, "b": 31, "c": 0x7F, "d": (1 << 30) - 1, "e": -3})
+    assert bits.unpack(packed) == {"a": 5, "b": 31, "c": 0x7F, "d": (1 << 30) - 1, "e": -3}
+    un = basic.structs["un"]
+    assert un.unpack(un.pack({"c": b"\x01\x02"})) == {"a": 0x0201, "b": 0x0201, "c": b"\x01\x02\x00"}
+    fl = basic.structs["fl"]
+    assert fl.pack({"n": 3}) == b"\x03\0\0\0"
+    with pytest.raises(ValueError, match="flexible"):
+        fl.pack({"items": [{"a": 1}]})
+    with pytest.raises(ValueError, match="does not fit"):
+        basic.structs["pk"].pack({"a": 256})
+    with pytest.raises(KeyError):
+        basic.structs["pk"].pack({"zz": 1})
+    with pytest.raises(ValueError, match="needs 5 bytes"):
+        basic.structs["pk"].unpack(b"\0" * 8, offset=4)
+    assert basic.structs["pk"].unpack(memoryview(b"\xff" + b"\x01\0\0\x80" + b"x"))["b"] == 0x80000001
+
+
+@settings(max_examples=200, deadline=None)
+@given(attr=U64, a=U64, b=U64, c=U64, offset=st.integers(0, 40))
+def test_tee_ioctl_param_round_trip(attr: int, a: int, b: int, c: int, offset: int) -> None:
+    layout = abi_mod.linux_abi().structs["tee_ioctl_param"]
+    values = {"attr": attr, "a": a, "b": b, "c": c}
+    raw = layout.pack(values)
+    assert raw == struct.pack("<4Q", attr, a, b, c)
+    assert layout.unpack(b"\xee" * offset + raw, offset) == values
+
+
+@settings(max_examples=100, deadline=None)
+@given(fd=st.integers(-(2**63), 2**63 - 1), size=U64, flags=st.integers(0, 2**32 - 1),
+       id_=st.integers(-(2**31), 2**31 - 1))
+def test_signed_fields_round_trip(fd: int, size: int, flags: int, id_: int) -> None:
+    layout = abi_mod.linux_abi().structs["tee_ioctl_shm_register_fd_data"]
+    values = {"fd": fd, "size": size, "flags": flags, "id": id_}
+    assert layout.unpack(layout.pack(values)) == values
+    assert layout.pack(values) == struct.pack("<qQIi", fd, size, flags, id_)
+
+
+def test_syntax_error_is_located(tmp_path: Path, isolated_cache: Path) -> None:
+    root = _write(tmp_path, {"bad.h": "#define OK 1\nstruct fine { int a; };\n\n"
+                                      "struct broken { int a\n  int b; };\nstruct later { int c; };\n"})
+    with pytest.raises(AbiError) as info:
+        load_headers(root, ["bad.h"])
+    assert f"{root / 'bad.h'}:5: syntax error" in str(info.value)
+    assert [(p.file, p.line) for p in info.value.problems] == [(str(root / "bad.h"), 5)]
+    lenient = load_headers(root, ["bad.h"], strict=False)  # the rest still loads
+    assert set(lenient.structs) == {"fine", "later"} and lenient.constants["OK"] == 1
+
+
+def test_unknown_types_are_reported(tmp_path: Path, isolated_cache: Path) -> None:
+    root = _write(tmp_path, {"unk.h": "typedef unsigned int u32;\nstruct s {\n  u32 a;\n"
+                                      "  foo_t b;\n};\nstruct t { struct missing m; };\n"
+                                      "struct v { u32 x; } __attribute__((vector_size(16)));\n"})
+    with pytest.raises(AbiError) as info:
+        load_headers(root, ["unk.h"])
+    text = str(info.value)
+    assert f"{root / 'unk.h'}:4:" in text and "foo_t" in text
+    assert f"{root / 'unk.h'}:6: incomplete type 'struct missing'" in text
+    assert f"{root / 'unk.h'}:7: unsupported attribute 'vector_size'" in text
+
+
+def test_preprocessor_errors(tmp_path: Path, isolated_cache: Path) -> None:
+    root = _write(tmp_path, {"a.h": '#include "b.h"\n#include <nowhere.h>\n', "b.h": "#error stop here\n"})
+    with pytest.raises(AbiError) as info:
+        load_headers(root, ["a.h"])
+    assert f"{root / 'b.h'}:1: #error stop here" in str(info.value)
+    assert "nowhere.h" in str(info.value) and f"{root / 'a.h'}:2" in str(info.value)
+    with pytest.raises(AbiError, match="missing.h"):
+        load_headers(root, ["missing.h"])
+
+
+def test_caching(tmp_path: Path, isolated_cache: Path) -> None:
+    root = _write(tmp_path, {"c.h": "#define V 1\nstruct s { int a; };\n"})
+    first = load_headers(root, ["c.h"])
+    assert load_headers(root, ["c.h"]) is first  # in-process hit
+    assert list(isolated_cache.glob("abi/*.pickle"))  # written to the disk cache
+    abi_mod.clear_cache()
+    from_disk = load_headers(root, ["c.h"])
+    assert from_disk is not first and from_disk.constants == first.constants
+    assert from_disk.structs["s"].size == 4 and from_disk.call_macro("V") == 1
+    (root / "c.h").write_text("#define V 22\nstruct s { long a; };\n")
+    changed = load_headers(root, ["c.h"])
+    assert changed.constants["V"] == 22 and changed.structs["s"].size == 8
+    assert load_headers(root, ["c.h"], predefined={"X": "1"}) is not changed  # other key
