@@ -27,6 +27,7 @@ class Region:
     size: int
     kind: str            # "ram" or "mmio"
     secure: bool
+    behind_tzc: bool = True   # DRAM is filtered by the TZC-400; on-chip SRAM and MMIO are not
 
     @property
     def end(self) -> int:
@@ -51,6 +52,8 @@ class MemoryMap:
     cma_base: PhysAddr
     cma_size: int
     carveouts: tuple[Carveout, ...] = field(default_factory=tuple)
+    devices: Mapping[str, int] = field(default_factory=dict)
+    nsaid: Mapping[str, int] = field(default_factory=dict)
 
     def region(self, name: str) -> Region:
         for r in self.regions:
@@ -98,7 +101,8 @@ def parse_memory_map(doc: Mapping[str, Any]) -> MemoryMap:
         if base % PAGE_SIZE or size % PAGE_SIZE or size == 0:
             raise PlatformConfigError(f"{where} ({name}): base and size must be non-zero "
                                       f"multiples of {PAGE_SIZE:#x}")
-        regions.append(Region(name, PhysAddr(base), size, kind, bool(entry.get("secure", False))))
+        regions.append(Region(name, PhysAddr(base), size, kind, bool(entry.get("secure", False)),
+                              bool(entry.get("behind_tzc", kind == "ram"))))
     if not regions:
         raise PlatformConfigError("platform has no [[region]] entries")
     ordered = sorted(regions, key=lambda r: r.base)
@@ -126,7 +130,13 @@ def parse_memory_map(doc: Mapping[str, Any]) -> MemoryMap:
             raise PlatformConfigError(f"{where} ({c.use_case}): must be page aligned and "
                                       f"inside ns_dram")
         carveouts.append(c)
-    return MemoryMap(mm.name, mm.regions, mm.layout, mm.cma_base, mm.cma_size, tuple(carveouts))
+    devices = {k: int(v) for k, v in doc.get("devices", {}).items()}
+    nsaid = {k: int(v) for k, v in doc.get("nsaid", {}).items()}
+    for k, v in nsaid.items():
+        if not 0 <= v <= 15:
+            raise PlatformConfigError(f"nsaid.{k}: must be 0..15 (TZC-400 NSAIDs are 4 bits)")
+    return MemoryMap(mm.name, mm.regions, mm.layout, mm.cma_base, mm.cma_size, tuple(carveouts),
+                     devices, nsaid)
 
 
 def load_memory_map(path: str | Path | None = None) -> MemoryMap:

@@ -12,19 +12,22 @@ import hashlib
 import os
 import pickle
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from .cexpr import CExprError, NotConstant
 from .layout import Field, LayoutError, StructLayout, TypeTable
-from .loader import DEFAULT_PREDEFINED, AbiError, MacroDef, Unsupported
+
+# The preprocessing/parsing front end (emu.abi.loader, which needs pcpp) is imported only
+# when headers really have to be read: a process served from the cache never loads it.
 
 __all__ = ["load_headers", "AbiSet", "StructLayout", "Field", "AbiError", "Unsupported",
            "MacroDef", "linux_abi", "secure_abi", "firmware_abi", "LINUX_HEADERS",
            "SECURE_HEADERS", "FIRMWARE_HEADERS", "clear_cache"]
 
 #: Bump when the loader's output for the same input changes (invalidates disk caches).
-LOADER_VERSION = 3
+LOADER_VERSION = 4
 
 _ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,6 +43,57 @@ SECURE_HEADERS: tuple[str, ...] = (
     "utee_types.h", "mobj_use_case.h", "teesmc_opteed.h",
 )
 FIRMWARE_HEADERS: tuple[str, ...] = ("smccc.h", "teesmc_opteed.h", "ffa_svc.h")
+
+
+#: Predefined macros of the emulated target (GCC, AArch64 LP64 little-endian).
+DEFAULT_PREDEFINED: dict[str, str] = {
+    "__aarch64__": "1", "__LP64__": "1", "_LP64": "1", "__CHAR_BIT__": "8",
+    "__CHAR_UNSIGNED__": "1", "__SIZEOF_SHORT__": "2", "__SIZEOF_INT__": "4",
+    "__SIZEOF_LONG__": "8", "__SIZEOF_LONG_LONG__": "8", "__SIZEOF_POINTER__": "8",
+    "__ORDER_LITTLE_ENDIAN__": "1234", "__ORDER_BIG_ENDIAN__": "4321",
+    "__BYTE_ORDER__": "__ORDER_LITTLE_ENDIAN__", "__LITTLE_ENDIAN_BITFIELD": "1",
+}
+
+
+class AbiError(Exception):
+    """Headers could not be loaded, or a name/macro is not what the caller expected."""
+
+    def __init__(self, message: str, problems: Iterable[Unsupported] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """A construct the loader did not understand, with where it is."""
+
+    file: str
+    line: int
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.what}"
+
+
+@dataclass(frozen=True)
+class MacroDef:
+    """A ``#define`` as written (``params`` is None for object-like macros)."""
+
+    name: str
+    params: tuple[str, ...] | None
+    body: str
+    file: str
+    line: int
+    variadic: bool = False
+
+    def define_text(self) -> str:
+        if self.params is None:
+            return f"{self.name} {self.body}"
+        params = list(self.params)
+        if self.variadic:
+            params[-1] = "..." if params[-1] == "__VA_ARGS__" else params[-1] + "..."
+        return f"{self.name}({', '.join(params)}) {self.body}"
+
 
 
 class _Constants:
@@ -64,22 +118,26 @@ class AbiSet:
     """Constants, struct layouts and macros of one header set."""
 
     def __init__(self, include_dirs: Sequence[str], requested: Sequence[str],
-                 predefined: Mapping[str, str], tr: Any) -> None:
+                 predefined: Mapping[str, str], *, constants: dict[str, int],
+                 constant_types: dict[str, str], structs: dict[str, StructLayout],
+                 defines: dict[str, MacroDef], locations: dict[str, tuple[str, int]],
+                 headers: list[str], unsupported: list[Unsupported], skipped: dict[str, str],
+                 types: TypeTable, pp: Any = None) -> None:
         self.include_dirs = list(include_dirs)
         self.requested = list(requested)
         self.predefined = dict(predefined)
-        self.constants: dict[str, int] = tr.constants
-        self.constant_types: dict[str, str] = tr.constant_types
-        self.structs: dict[str, StructLayout] = tr.structs
-        self.defines: dict[str, MacroDef] = tr.defines
-        self.macros: dict[str, MacroDef] = {n: m for n, m in tr.defines.items()
-                                             if m.params is not None}
-        self.locations: dict[str, tuple[str, int]] = tr.locations
-        self.headers: list[str] = tr.headers
-        self.unsupported: list[Unsupported] = tr.unsupported
-        self.skipped: dict[str, str] = tr.skipped
-        self._types: TypeTable = tr.types
-        self._pp: Any = tr.pp
+        self.constants = constants                # name -> value as C computes it
+        self.constant_types = constant_types      # name -> C type of that value
+        self.structs = structs                    # tag or typedef name -> layout
+        self.defines = defines                    # every #define of the set
+        self.macros = {n: m for n, m in defines.items() if m.params is not None}
+        self.locations = locations                # name -> (file, line)
+        self.headers = headers                    # absolute paths actually read
+        self.unsupported = unsupported            # constructs not understood
+        self.skipped = skipped                    # object-like macros that are not integers
+        self._types = types
+        self._pp = pp
+        self._parser: Any = None
         self._memo: dict[tuple, int] = {}
 
     @property
@@ -129,8 +187,10 @@ class AbiSet:
         else:
             text = f"{name}({', '.join(_c_arg(a) for a in args)})"
         expanded = loader.expand(self._preprocessor(), text)
+        if self._parser is None:
+            self._parser = loader.CParser()
         try:
-            value = loader.evaluate(expanded, loader.CParser(), self._types).v
+            value = loader.evaluate(expanded, self._parser, self._types).v
         except (NotConstant, CExprError, LayoutError, KeyError) as e:
             raise AbiError(f"{text} expands to {expanded.strip()!r}, which is not an integer "
                            f"constant ({e}) in {self.describe()}") from None
@@ -148,7 +208,7 @@ class AbiSet:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_pp"], state["_memo"] = None, {}
+        state["_pp"], state["_parser"], state["_memo"] = None, None, {}
         return state
 
 
@@ -252,8 +312,7 @@ def load_headers(include_dir: str | Path, headers: Sequence[str], *,
         if hit is None:
             from .loader import translate
 
-            tr = translate(list(dirs), list(headers), preds)
-            abi = AbiSet(dirs, headers, preds, tr)
+            abi = AbiSet(dirs, headers, preds, **translate(list(dirs), list(headers), preds))
             hit = (abi, _deps(abi.headers))
             _disk_store(key, hit[1], abi)
         _MEMORY[key] = hit

@@ -287,7 +287,7 @@ class TypeTable:
         layout = self.resolve(typename).layout
         if layout is None:
             raise NotConstant("offsetof on a non-struct type")
-        return _member_offset(layout, member, self.evaluator())
+        return _designator(layout, member, self.evaluator())[0]
 
     def sizeof(self, spelling: str) -> int:
         """sizeof of a type written as text: ``"struct foo"``, ``"__u32"``, ``"char *"``."""
@@ -299,32 +299,21 @@ class TypeTable:
         return self._named(text.split(), None).size
 
 
-def _member_offset(layout: StructLayout, member: Any, ev: Evaluator) -> int:
-    if isinstance(member, c_ast.ID):
-        return layout.field(member.name).offset
-    if isinstance(member, c_ast.StructRef):
-        outer = _member_offset(layout, member.name, ev)
-        inner = _member_layout(layout, member.name)
-        return outer + inner.field(member.field.name).offset
-    if isinstance(member, c_ast.ArrayRef):
-        f = _member_field(layout, member.name)
-        return _member_offset(layout, member.name, ev) + ev.value(member.subscript) * f.elem_size
+def _designator(layout: StructLayout, node: Any, ev: Evaluator) -> tuple[int, Field]:
+    """Offset and member named by an offsetof() designator such as ``a.b[2].c``."""
+    if isinstance(node, c_ast.ID):
+        f = layout.field(node.name)
+        return f.offset, f
+    if isinstance(node, c_ast.StructRef):
+        off, f = _designator(layout, node.name, ev)
+        if f.is_struct is None:
+            raise NotConstant(f"offsetof: '{f.name}' is not a struct")
+        g = f.is_struct.field(node.field.name)
+        return off + g.offset, g
+    if isinstance(node, c_ast.ArrayRef):
+        off, f = _designator(layout, node.name, ev)
+        return off + ev.value(node.subscript) * f.elem_size, replace(f, count=None)
     raise NotConstant("unsupported offsetof member designator")
-
-
-def _member_field(layout: StructLayout, member: Any) -> Field:
-    if isinstance(member, c_ast.ID):
-        return layout.field(member.name)
-    if isinstance(member, c_ast.StructRef):
-        return _member_layout(layout, member.name).field(member.field.name)
-    return _member_field(layout, member.name)
-
-
-def _member_layout(layout: StructLayout, member: Any) -> StructLayout:
-    sub = _member_field(layout, member).is_struct
-    if sub is None:
-        raise NotConstant("offsetof: member is not a struct")
-    return sub
 
 
 @dataclass

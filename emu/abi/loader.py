@@ -20,57 +20,9 @@ from pcpp import Action, OutputDirective, Preprocessor
 from pycparser import c_ast, c_parser
 from pycparser.c_parser import Coord
 
+from . import MacroDef, Unsupported
 from .cexpr import CExprError, NotConstant, Value
 from .layout import Builder, LayoutError, StructAttr, TypeTable
-
-#: Predefined macros of the emulated target (GCC, AArch64 LP64 little-endian).
-DEFAULT_PREDEFINED: dict[str, str] = {
-    "__aarch64__": "1", "__LP64__": "1", "_LP64": "1", "__CHAR_BIT__": "8",
-    "__CHAR_UNSIGNED__": "1", "__SIZEOF_SHORT__": "2", "__SIZEOF_INT__": "4",
-    "__SIZEOF_LONG__": "8", "__SIZEOF_LONG_LONG__": "8", "__SIZEOF_POINTER__": "8",
-    "__ORDER_LITTLE_ENDIAN__": "1234", "__ORDER_BIG_ENDIAN__": "4321",
-    "__BYTE_ORDER__": "__ORDER_LITTLE_ENDIAN__", "__LITTLE_ENDIAN_BITFIELD": "1",
-}
-
-
-class AbiError(Exception):
-    """Headers could not be loaded, or a name/macro is not what the caller expected."""
-
-    def __init__(self, message: str, problems: Iterable[Unsupported] = ()) -> None:
-        super().__init__(message)
-        self.problems = list(problems)
-
-
-@dataclass(frozen=True)
-class Unsupported:
-    """A construct the loader did not understand, with where it is."""
-
-    file: str
-    line: int
-    what: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.what}"
-
-
-@dataclass(frozen=True)
-class MacroDef:
-    """A ``#define`` as written (``params`` is None for object-like macros)."""
-
-    name: str
-    params: tuple[str, ...] | None
-    body: str
-    file: str
-    line: int
-    variadic: bool = False
-
-    def define_text(self) -> str:
-        if self.params is None:
-            return f"{self.name} {self.body}"
-        params = list(self.params)
-        if self.variadic:
-            params[-1] = "..." if params[-1] == "__VA_ARGS__" else params[-1] + "..."
-        return f"{self.name}({', '.join(params)}) {self.body}"
 
 
 class _Preprocessor(Preprocessor):
@@ -161,8 +113,6 @@ class Chunk:
 
     text: str
     first_ordinal: int
-    file: str
-    line: int
 
 
 _WS = {"CPP_WS", "CPP_LINECONT", "CPP_COMMENT1", "CPP_COMMENT2"}
@@ -187,7 +137,10 @@ counted_by noclone optimize target flatten leaf gnu_inline artificial unavailabl
 btf_type_tag btf_decl_tag error warning no_instrument_function no_sanitize
 no_sanitize_address no_stack_protector cleanup noderef address_space context nocommon common
 constructor destructor retain uninitialized tls_model no_profile_instrument_function
-no_split_stack naked interrupt mode_unused""".split())
+no_split_stack naked interrupt""".split())
+_GNU_WORDS = re.compile(r"\b(" + "|".join(sorted([*_RENAMES, *_DROP], key=len, reverse=True))
+                        + r")\b")
+_STRING = re.compile(r'(^|[^\'\w])(u8|[LuU])?"')
 
 
 def _parse_attribute(toks: list[_Tok]) -> list[tuple[str, str | None]]:
@@ -416,7 +369,7 @@ class Scrubber:
                 parts.append(" ")
             parts.append(t.value)
         parts.append("\n")
-        self.chunks.append(Chunk("".join(parts), first_ordinal, toks[0].file, toks[0].line))
+        self.chunks.append(Chunk("".join(parts), first_ordinal))
 
 
 def _is_ident(v: str) -> bool:
@@ -468,6 +421,7 @@ class CParser(c_parser.CParser):
         for k in range(1, min(idx + 2, len(buf))):  # "T x" where T is not a known type
             a, b, before = buf[k - 1], buf[k], buf[k - 2] if k > 1 else None
             if a is not None and b is not None and a.type == b.type == "ID" and \
+                    not self._is_type_in_scope(a.value) and \
                     (before is None or before.type not in ("STRUCT", "UNION", "ENUM", "GOTO")):
                 msg += f" (unknown type name '{a.value}'?)"
                 coord = self._tok_coord(a)
@@ -475,28 +429,13 @@ class CParser(c_parser.CParser):
         raise LocatedParseError(coord.file, coord.line or 0, msg)
 
 
-@dataclass
-class Translation:
-    """Everything a header set yields, before it is wrapped in an AbiSet."""
-
-    constants: dict[str, int]
-    constant_types: dict[str, str]
-    structs: dict
-    defines: dict[str, MacroDef]
-    locations: dict[str, tuple[str, int]]
-    headers: list[str]
-    unsupported: list[Unsupported]
-    skipped: dict[str, str]
-    types: TypeTable
-    pp: _Preprocessor
-
-
 def evaluate(text: str, parser: CParser, types: TypeTable) -> Value:
     """Value of a C expression, or NotConstant/CExprError/LayoutError saying why not."""
     if not text.strip():
         raise NotConstant("expands to nothing")
-    if '"' in text:
+    if _STRING.search(text):
         raise NotConstant("not an integer (string literal)")
+    text = _GNU_WORDS.sub(lambda m: _RENAMES.get(m.group(1), ""), text)
     try:
         node = parser.parse_expr(text, types.typedefs.keys())
     except LocatedParseError as e:
@@ -505,8 +444,8 @@ def evaluate(text: str, parser: CParser, types: TypeTable) -> Value:
 
 
 def translate(include_dirs: list[str], headers: list[str],
-              predefined: dict[str, str]) -> Translation:
-    """Run the whole front end over ``headers`` (paths relative to the include dirs)."""
+              predefined: dict[str, str]) -> dict[str, Any]:
+    """Run the whole front end over ``headers``; returns the fields of an AbiSet."""
     unsupported: list[Unsupported] = []
     opened: list[str] = []
     pp = make_preprocessor(include_dirs, predefined, unsupported, opened)
@@ -556,11 +495,12 @@ def translate(include_dirs: list[str], headers: list[str],
         try:
             value = evaluate(text, parser, types)
         except (NotConstant, CExprError, LayoutError, KeyError) as e:
-            skipped[name] = f"{text.strip()!r}: {str(e).strip(chr(39))}"
+            skipped[name] = f"{text.strip()!r}: {e.args[0] if e.args else e}"
             continue
         constants[name], ctypes[name] = value.v, value.t.name
     for name in builder.enum_order:
         constants[name] = builder.enum_values[name].v
         ctypes[name] = builder.enum_values[name].t.name
-    return Translation(constants, ctypes, dict(builder.structs), defines, locations, opened,
-                       unsupported, skipped, types, pp)
+    return dict(constants=constants, constant_types=ctypes, structs=dict(builder.structs),
+                defines=defines, locations=locations, headers=opened, unsupported=unsupported,
+                skipped=skipped, types=types, pp=pp)

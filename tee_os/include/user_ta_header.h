@@ -61,17 +61,4 @@ struct user_ta_property {
 	const void *value;
 };
 
-/* Property names every TA carries */
-#define TA_PROP_STR_SINGLE_INSTANCE	"gpd.ta.singleInstance"
-#define TA_PROP_STR_MULTI_SESSION	"gpd.ta.multiSession"
-#define TA_PROP_STR_KEEP_ALIVE		"gpd.ta.instanceKeepAlive"
-#define TA_PROP_STR_KEEP_CRASHED	"optee.ta.instanceKeepCrashed"
-#define TA_PROP_STR_DATA_SIZE		"gpd.ta.dataSize"
-#define TA_PROP_STR_STACK_SIZE		"gpd.ta.stackSize"
-#define TA_PROP_STR_VERSION		"gpd.ta.version"
-#define TA_PROP_STR_DESCRIPTION		"gpd.ta.description"
-#define TA_PROP_STR_ENDIAN		"gpd.ta.endian"
-#define TA_PROP_STR_DOES_NOT_CLOSE_HANDLE_ON_CORRUPT_OBJECT \
-	"gpd.ta.doesNotCloseHandleOnCorruptObject"
-
 #endif /* __TZEMU_USER_TA_HEADER_H */

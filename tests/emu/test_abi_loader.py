@@ -18,7 +18,7 @@ from hypothesis import given, settings, strategies as st
 
 import emu.abi as abi_mod
 from emu.abi import AbiError, AbiSet, Field, StructLayout, load_headers
-from emu.abi.cexpr import CHAR, INT, LLONG, LONG, UCHAR, UINT, ULLONG, ULONG
+from emu.abi import cexpr
 
 U64 = st.integers(min_value=0, max_value=2**64 - 1)
 
@@ -399,8 +399,7 @@ def test_secure_gp_and_ta_constants(secure: AbiSet) -> None:
     assert secure.call_macro("TEE_PARAM_TYPES", 5, 6, 0, 0) == 0x65
     assert secure.call_macro("TEE_PARAM_TYPES", 7, 0, 0, 0) == 0x0007
     assert [secure.call_macro("TEE_PARAM_TYPE_GET", 0x65, i) for i in range(4)] == [5, 6, 0, 0]
-    assert "TA_PROP_STR_SINGLE_INSTANCE" in secure.skipped  # string macro: not a constant...
-    assert not secure.unsupported                           # ...and not an error either
+    assert not secure.unsupported
 
 
 def test_secure_struct_layouts(secure: AbiSet) -> None:
@@ -506,16 +505,16 @@ def _gcc_run(abi: AbiSet, body: list[str], tmp: Path) -> list[str]:
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
-@pytest.mark.parametrize("which", ["linux", "secure", "firmware"])
+@pytest.mark.parametrize("which", ["linux", "secure", "firmware", "basic"])
 def test_gcc_agrees(which: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     """Every constant (value, sign, type size) and every member offset, as gcc computes them."""
     abi: AbiSet = request.getfixturevalue(which)
-    sizes = {t.name: t.size for t in (CHAR, UCHAR, INT, UINT, LONG, ULONG, LLONG, ULLONG)}
+    sizes = {t.name: t.size for t in vars(cexpr).values() if isinstance(t, cexpr.CInt)}
     body, expect = [], []
     for n, v in abi.constants.items():
         body.append(f'printf("%d %llu %d\\n", ({n}) < 0, (unsigned long long)({n}), '
                     f'(int)sizeof({n}));')
-        expect.append((n, v, sizes.get(abi.constant_types[n], 4)))
+        expect.append((n, v, sizes[abi.constant_types[n]]))
     for n, s in abi.structs.items():
         t = next((f"{kw} {n}" for kw in ("struct", "union") if f"{kw} {n}" in abi._types.tags), n)
         body.append(f'printf("%zu %zu\\n", sizeof({t}), _Alignof({t}));')
@@ -581,7 +580,7 @@ BASIC = {
         #define CHARLIT 'H'
         #define MASK GENMASK(15, 8)
         #define PK_SIZE sizeof(struct pk)
-        #define OFFS offsetof(struct nest, in.w)
+        #define OFFS __builtin_offsetof(struct nest, in.w)
         #define COND (PICK > 15 ? 0x10 : 0x20UL)
         #define GREETING "hello"
         enum colour { RED, GREEN, BLUE = 7, CYAN, BELOW = -2, NEXT };
@@ -598,6 +597,8 @@ BASIC = {
         #pragma pack(pop)
         struct after { u8 a; u32 b; enum colour col; u8 arr[CYAN]; };
         typedef struct { u32 v; u16 w; } anon_t;
+        typedef u32 wide_t __attribute__((aligned(8)));
+        struct usesw { u8 a; wide_t w; u8 arr2[2][3]; };
         static inline int helper(int x) { return ({ x + 1; }); }
         """,
 }
@@ -634,7 +635,8 @@ def test_layout_rules(basic: AbiSet) -> None:
               "un": (8, 8, {"a": 0, "b": 0, "c": 0}),
               "nest": (32, 16, {"in": 4, "in.y": 4, "in.z": 8, "in.w": 8, "q": 16}),
               "bits": (12, 4, {"c": 1, "d": 4, "e": 8}), "pp": (6, 2, {"b": 2}),
-              "after": (20, 4, {"b": 4, "col": 8, "arr": 12}), "anon_t": (8, 4, {"w": 4})}
+              "after": (20, 4, {"b": 4, "col": 8, "arr": 12}), "anon_t": (8, 4, {"w": 4}),
+              "usesw": (24, 8, {"w": 8, "arr2": 12})}
     for name, (size, align, offsets) in expect.items():
         assert (s[name].size, s[name].align) == (size, align), name
         assert {k: s[name].offset_of(k) for k in offsets} == offsets, name
@@ -644,6 +646,7 @@ def test_layout_rules(basic: AbiSet) -> None:
     d, e = s["bits"].field("d"), s["bits"].field("e")
     assert (d.bit_offset, d.bit_width, e.bit_width, e.signed) == (0, 30, 4, True)
     assert s["after"].field("arr").count == 8  # dimension from an enum constant
+    assert s["usesw"].field("arr2").count == 6  # multi-dimensional arrays are flattened
     assert isinstance(s["nest"].field("in.w"), Field) and s["nest"].field("in").is_struct
     with pytest.raises(KeyError, match="nope"):
         s["nest"].field("nope")

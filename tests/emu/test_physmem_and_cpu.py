@@ -11,7 +11,7 @@ from emu.types import World
 
 MM = load_memory_map()
 NS = 0x40000000
-SEC = 0x0E000000
+SEC = 0x0E100000
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,10 @@ from emu.platform_map import PlatformConfigError, load_memory_map
 def test_default_map_has_secure_and_normal_dram():
     mm = load_memory_map()
     assert mm.region("secure_dram").secure and not mm.region("ns_dram").secure
-    assert mm.region_of(0x0E000000).name == "secure_dram"
+    assert mm.region_of(0x0E100000).name == "secure_dram"
+    assert mm.region_of(0x0E000000).name == "secure_sram"
+    assert not mm.region("secure_sram").behind_tzc and mm.region("secure_dram").behind_tzc
+    assert mm.nsaid["cpu"] == 0 and mm.devices["tzc400"] == 0x09100000
     assert mm.region_of(0x40000000).name == "ns_dram"
     assert mm.region("ns_dram").contains(mm.cma_base, mm.cma_size)
     assert {c.use_case for c in mm.carveouts} == {"secure-video", "trusted-ui",

@@ -26,9 +26,9 @@ def test_ns_read_and_write_use_the_ns_view(shared_platform):
 def test_ns_read_of_secure_dram_raises_protection_fault(shared_platform):
     p = shared_platform
     with pytest.raises(tzemu.ProtectionFault) as e:
-        p.ns_read(0x0E000010, 16)
+        p.ns_read(0x0E100010, 16)
     f = e.value
-    assert (f.address, f.direction, f.world) == (0x0E000010, "read", "NS-EL1")
+    assert (f.address, f.direction, f.world) == (0x0E100010, "read", "NS-EL1")
     assert "secure" in f.reason
 
 
@@ -42,10 +42,12 @@ def test_ns_write_of_secure_dram_changes_nothing(shared_platform):
 
 
 @settings(max_examples=30, deadline=None)
-@given(off=st.integers(0, 0x00FFFFF0), size=st.integers(1, 64))
-def test_no_ns_access_to_secure_memory_ever_succeeds(shared_platform, off, size):
+@given(region=st.sampled_from(["secure_dram", "secure_sram"]), off=st.integers(0, 2**32),
+       size=st.integers(1, 64))
+def test_no_ns_access_to_secure_memory_ever_succeeds(shared_platform, region, off, size):
     p = shared_platform
-    pa = 0x0E000000 + off
+    r = p.memory_map.region(region)
+    pa = r.base + off % (r.size - size)
     before = p.physmem.read(pa, size)
     with pytest.raises(tzemu.ProtectionFault):
         p.ns_read(pa, size)

@@ -23,8 +23,8 @@ typedef __u64 __le64;
 
 /*
  * A 64-bit field that keeps 8-byte alignment even where a 32-bit ABI would
- * relax it; written as a macro so the attribute lands on the member.
+ * relax it (on arm64 it changes nothing).
  */
-#define __aligned_u64 __u64 __attribute__((aligned(8)))
+typedef __u64 __aligned_u64 __attribute__((aligned(8)));
 
 #endif /* _UAPI_LINUX_TYPES_H */
