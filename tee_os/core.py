@@ -109,6 +109,22 @@ class SecureOS:
     def _gate_entry_std(self, view: CpuView) -> None:
         view.write_args(self.std.handle(view.read_args()))
 
+    def call_el1(self, entry: int, until: int, args: list[int]) -> int:
+        """Run an S-EL1 routine (``ret`` lands on ``until``) and return its x0.
+
+        The S-EL1 view may be in the middle of a gate; its context is saved around the call,
+        like a nested function call in the core.
+        """
+        v = self.s_el1
+        ctx = v.context_save()
+        try:
+            v.write_args(list(args) + [0] * (8 - len(args)))
+            v.set_x(30, until)
+            v.run(entry, until)
+            return v.x(0)
+        finally:
+            v.context_restore(ctx)
+
     # --- capabilities ------------------------------------------------------------------------
     def sec_caps(self) -> int:
         c = self.c

@@ -27,7 +27,7 @@ __all__ = ["load_headers", "AbiSet", "StructLayout", "Field", "AbiError", "Unsup
            "SECURE_HEADERS", "FIRMWARE_HEADERS", "clear_cache"]
 
 #: Bump when the loader's output for the same input changes (invalidates disk caches).
-LOADER_VERSION = 4
+LOADER_VERSION = 5
 
 _ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,9 +40,10 @@ LINUX_HEADERS: tuple[str, ...] = (
 SECURE_HEADERS: tuple[str, ...] = (
     "sm/optee_smc.h", "optee_msg.h", "optee_rpc_cmd.h", "optee_ffa.h", "ffa.h",
     "tee_api_defines.h", "tee_api_types.h", "user_ta_header.h", "tee_syscall_numbers.h",
-    "utee_types.h", "mobj_use_case.h", "teesmc_opteed.h",
+    "utee_types.h", "mobj_use_case.h", "teesmc_opteed.h", "drivers/tzc400.h",
 )
-FIRMWARE_HEADERS: tuple[str, ...] = ("smccc.h", "teesmc_opteed.h", "ffa_svc.h")
+FIRMWARE_HEADERS: tuple[str, ...] = ("smccc.h", "teesmc_opteed.h", "ffa_svc.h",
+                                      "drivers/arm/tzc400.h")
 
 
 #: Predefined macros of the emulated target (GCC, AArch64 LP64 little-endian).

@@ -56,7 +56,8 @@ class StructLayout:
     def __repr__(self) -> str:
         kind = "union" if self.is_union else "struct"
         members = ", ".join(f"{f.name or '<anon>'}@{f.offset}" for f in self.fields)
-        return f"<{kind} {self.name or '<anonymous>'} size={self.size} align={self.align}: {members}>"
+        name = self.name or "<anonymous>"
+        return f"<{kind} {name} size={self.size} align={self.align}: {members}>"
 
     def field(self, path: str) -> Field:
         """Member by name; ``"u.value.a"`` reaches into nested members (absolute offset)."""

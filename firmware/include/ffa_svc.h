@@ -34,6 +34,7 @@
 #define MAKE_FFA_VERSION(major, minor)					\
 	((((major) & FFA_VERSION_MAJOR_MASK) << FFA_VERSION_MAJOR_SHIFT) | \
 	 (((minor) & FFA_VERSION_MINOR_MASK) << FFA_VERSION_MINOR_SHIFT))
+/* Newest FF-A version this dispatcher speaks (the fact sheets cover up to 1.2) */
 #define FFA_VERSION_MAJOR		U(1)
 #define FFA_VERSION_MINOR		U(2)
 #define FFA_VERSION_COMPILED		\

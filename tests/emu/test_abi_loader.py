@@ -92,11 +92,13 @@ def test_linux_tee_constants(linux: AbiSet) -> None:
 
 
 def test_linux_struct_layouts(linux: AbiSet) -> None:
-    _layout(linux, "tee_ioctl_shm_register_fd_data", 24, {"fd": 0, "size": 8, "flags": 16, "id": 20})
+    _layout(linux, "tee_ioctl_shm_register_fd_data", 24,
+            {"fd": 0, "size": 8, "flags": 16, "id": 20})
     _layout(linux, "tee_ioctl_version_data", 12, {"impl_id": 0, "impl_caps": 4, "gen_caps": 8})
     _layout(linux, "tee_ioctl_shm_alloc_data", 16, {"size": 0, "flags": 8, "id": 12})
     _layout(linux, "tee_ioctl_buf_data", 16, {"buf_ptr": 0, "buf_len": 8})
-    _layout(linux, "tee_ioctl_shm_register_data", 24, {"addr": 0, "length": 8, "flags": 16, "id": 20})
+    _layout(linux, "tee_ioctl_shm_register_data", 24,
+            {"addr": 0, "length": 8, "flags": 16, "id": 20})
     _layout(linux, "tee_ioctl_param", 32, {"attr": 0, "a": 8, "b": 16, "c": 24})
     _layout(linux, "tee_ioctl_open_session_arg", 56, {
         "uuid": 0, "clnt_uuid": 16, "clnt_login": 32, "cancel_id": 36, "session": 40, "ret": 44,
@@ -110,10 +112,11 @@ def test_linux_struct_layouts(linux: AbiSet) -> None:
     _layout(linux, "tee_iocl_supp_send_arg", 8, {"ret": 0, "num_params": 4, "params": 8})
     _layout(linux, "tee_ioctl_object_invoke_arg", 24, {
         "id": 0, "op": 8, "ret": 12, "num_params": 16, "params": 24})
-    _layout(linux, "dma_heap_allocation_data", 24, {"len": 0, "fd": 8, "fd_flags": 12, "heap_flags": 16})
+    _layout(linux, "dma_heap_allocation_data", 24,
+            {"len": 0, "fd": 8, "fd_flags": 12, "heap_flags": 16})
     params = linux.structs["tee_ioctl_open_session_arg"].field("params")
-    assert (params.count, params.size, params.elem_size, params.type_name) == (0, 0, 32,
-                                                                              "struct tee_ioctl_param")
+    assert (params.count, params.size, params.elem_size) == (0, 0, 32)
+    assert params.type_name == "struct tee_ioctl_param"
     assert linux.structs["tee_ioctl_open_session_arg"].field("uuid").count == 16
 
 
@@ -279,7 +282,8 @@ def test_linux_ffa(linux: AbiSet) -> None:
                 "FFA_MEM_RETRIEVE_TYPE_LEND": 0x10, "FFA_MEM_RETRIEVE_TYPE_DONATE": 0x18,
                 "FFA_MEM_RETRIEVE_ADDR_ALIGN_HINT": 0x200})
     _check(linux, exp)
-    assert linux.c.FFA_MEM_NORMAL | linux.c.FFA_MEM_WRITE_BACK | linux.c.FFA_MEM_INNER_SHAREABLE == 0x2F
+    c = linux.c
+    assert c.FFA_MEM_NORMAL | c.FFA_MEM_WRITE_BACK | c.FFA_MEM_INNER_SHAREABLE == 0x2F
     assert linux.call_macro("FFA_MEM_RETRIEVE_ADDR_ALIGN", 3) == 3 << 5
     _layout(linux, "ffa_mem_region", 48, {"sender_id": 0, "attributes": 2, "flags": 4,
                                           "handle": 8, "tag": 16, "ep_mem_size": 24,
@@ -296,7 +300,8 @@ def test_optee_ffa_services(linux: AbiSet, secure: AbiSet) -> None:
     exp = {"OPTEE_FFA_GET_API_VERSION": 0, "OPTEE_FFA_GET_OS_VERSION": 1,
            "OPTEE_FFA_EXCHANGE_CAPABILITIES": 2, "OPTEE_FFA_UNREGISTER_SHM": 3,
            "OPTEE_FFA_ENABLE_ASYNC_NOTIF": 5, "OPTEE_FFA_RELEASE_PROTMEM": 8,
-           "OPTEE_FFA_YIELDING_CALL_WITH_ARG": 0x80000000, "OPTEE_FFA_YIELDING_CALL_RESUME": 0x80000001,
+           "OPTEE_FFA_YIELDING_CALL_WITH_ARG": 0x80000000,
+           "OPTEE_FFA_YIELDING_CALL_RESUME": 0x80000001,
            "OPTEE_FFA_YIELDING_CALL_RETURN_DONE": 0, "OPTEE_FFA_YIELDING_CALL_RETURN_RPC_CMD": 1,
            "OPTEE_FFA_YIELDING_CALL_RETURN_INTERRUPT": 2, "OPTEE_FFA_SEC_CAP_ARG_OFFSET": 1,
            "OPTEE_FFA_SEC_CAP_ASYNC_NOTIF": 2, "OPTEE_FFA_SEC_CAP_RPMB_PROBE": 4,
@@ -313,7 +318,8 @@ def test_secure_ffa(secure: AbiSet) -> None:
             exp[f"FFA_{k}_32"] = 0x84000000 | n
         exp[f"FFA_{k}_64"] = 0xC4000000 | n
     exp.update({"FFA_OK": 0, "FFA_MEM_ACC_RW": 2, "FFA_NORMAL_MEM_REG_ATTR": 0x2F,
-                "FFA_MEMORY_HANDLE_NON_SECURE_BIT": 1 << 44, "FFA_MEMORY_HANDLE_SECURE_BIT": 1 << 45,
+                "FFA_MEMORY_HANDLE_NON_SECURE_BIT": 1 << 44,
+                "FFA_MEMORY_HANDLE_SECURE_BIT": 1 << 45,
                 "FFA_MEMORY_HANDLE_HYPERVISOR_BIT": 1 << 63, "FFA_VERSION_1_2": 0x10002})
     exp.update({f"FFA_{k}": -(i + 1) for i, k in enumerate(FFA_ERRORS)})
     _check(secure, exp)
@@ -371,7 +377,8 @@ CRYP_OBJ_GENERATE_KEY""".split()
 
 def test_secure_gp_and_ta_constants(secure: AbiSet) -> None:
     exp = {f"TEE_{k}": v for k, v in GP_CODES.items()}
-    exp.update({f"TEE_ORIGIN_{k}": i + 1 for i, k in enumerate(["API", "COMMS", "TEE", "TRUSTED_APP"])})
+    origins = ["API", "COMMS", "TEE", "TRUSTED_APP"]
+    exp.update({f"TEE_ORIGIN_{k}": i + 1 for i, k in enumerate(origins)})
     exp.update({f"TEE_LOGIN_{k}": v for k, v in {
         "PUBLIC": 0, "USER": 1, "GROUP": 2, "APPLICATION": 4, "APPLICATION_USER": 5,
         "APPLICATION_GROUP": 6, "TRUSTED_APP": 0xF0000000}.items()})
@@ -382,7 +389,8 @@ def test_secure_gp_and_ta_constants(secure: AbiSet) -> None:
         "READ": 1, "WRITE": 2, "ANY_OWNER": 4, "NONSECURE": 0x10000000,
         "SECURE": 0x20000000}.items()})
     exp.update({"TEE_HANDLE_NULL": 0, "TEE_TIMEOUT_INFINITE": 0xFFFFFFFF, "TEE_NUM_PARAMS": 4,
-                "TEE_PROPSET_TEE_IMPLEMENTATION": 0xFFFFFFFD, "TEE_PROPSET_CURRENT_CLIENT": 0xFFFFFFFE,
+                "TEE_PROPSET_TEE_IMPLEMENTATION": 0xFFFFFFFD,
+                "TEE_PROPSET_CURRENT_CLIENT": 0xFFFFFFFE,
                 "TEE_PROPSET_CURRENT_TA": 0xFFFFFFFF, "TEE_CACHECLEAN": 0, "TEE_CACHEFLUSH": 1,
                 "TEE_CACHEINVALIDATE": 2, "TA_FLAGS_MASK": 0x3FFF,
                 "MOBJ_USE_CASE_NS_SHM": 0, "MOBJ_USE_CASE_SEC_VIDEO_PLAY": 1,
@@ -439,7 +447,8 @@ def test_teesmc_opteed_and_firmware(secure: AbiSet, firmware: AbiSet) -> None:
           "FFA_VERSION": 0x84000063, "FFA_MSG_SEND_DIRECT_REQ_SMC32": 0x8400006F,
           "FFA_MSG_SEND_DIRECT_RESP_SMC64": 0xC4000070, "FFA_MEM_LEND_SMC64": 0xC4000072,
           "FFA_MEM_RECLAIM": 0x84000077, "FFA_MEM_FRAG_TX": 0x8400007B,
-          "FFA_PARTITION_INFO_GET_REGS_SMC64": 0xC400008B, "FFA_MSG_SEND_DIRECT_REQ2_SMC64": 0xC400008D,
+          "FFA_PARTITION_INFO_GET_REGS_SMC64": 0xC400008B,
+          "FFA_MSG_SEND_DIRECT_REQ2_SMC64": 0xC400008D,
           "FFA_NS_ENDPOINT_ID": 0, "SPMD_DIRECT_MSG_ENDPOINT_ID": 0xFFFF,
           "SPMD_FWK_MSG_FFA_VERSION_REQ": 8, "SPMD_FWK_MSG_FFA_VERSION_RESP": 9,
           "FFA_FWK_MSG_BIT": 0x80000000, "FFA_VERSION_COMPILED": 0x10002}
@@ -449,6 +458,51 @@ def test_teesmc_opteed_and_firmware(secure: AbiSet, firmware: AbiSet) -> None:
     _check(firmware, fw)
     assert firmware.call_macro("GET_SMC_OEN", 0xB2000014) == 50
     assert firmware.call_macro("FFA_FID", 1, 0x72) == 0xC4000072
+
+
+def test_remaining_sheet_numbers(linux: AbiSet, secure: AbiSet, firmware: AbiSet) -> None:
+    """SMCCC owners/ids, framework messages, partition properties, access bits, TA limits."""
+    owners = {"ARCH": 0, "CPU": 1, "SIP": 2, "OEM": 3, "STANDARD": 4, "TRUSTED_APP": 48,
+              "TRUSTED_OS": 50, "TRUSTED_OS_OPTEED": 62, "TRUSTED_OS_API": 63}
+    _check(secure, {f"OPTEE_SMC_OWNER_{k}": v for k, v in owners.items()})
+    _check(secure, {"ARM_SMCCC_VERSION": 0x80000000, "ARM_SMCCC_ARCH_FEATURES": 0x80000001,
+                    "ARM_SMCCC_ARCH_SOC_ID": 0x80000002, "ARM_SMCCC_ARCH_WORKAROUND_1": 0x80008000,
+                    "ARM_SMCCC_ARCH_WORKAROUND_2": 0x80007FFF, "SMCCC_V_1_0": 0x10000,
+                    "SMCCC_V_1_1": 0x10001, "SMCCC_V_1_2": 0x10002, "ARM_SMCCC_RET_SUCCESS": 0,
+                    "ARM_SMCCC_RET_NOT_SUPPORTED": -1, "ARM_SMCCC_RET_NOT_REQUIRED": -2,
+                    "ARM_SMCCC_RET_INVALID_PARAMETER": -3, "OPTEE_SMC_FAST_CALL": 0x80000000,
+                    "OPTEE_SMC_64": 0x40000000, "FFA_MSG_FLAG_FRAMEWORK": 1 << 31,
+                    "FFA_MSG_PSCI": 0, "FFA_MSG_SEND_VM_CREATED": 4, "FFA_MSG_RESP_VM_CREATED": 5,
+                    "FFA_MSG_SEND_VM_DESTROYED": 6, "FFA_MSG_RESP_VM_DESTROYED": 7,
+                    "FFA_MSG_VERSION_REQ": 8, "FFA_MSG_VERSION_RESP": 9,
+                    "FFA_PART_PROP_DIRECT_REQ_RECV": 1, "FFA_PART_PROP_DIRECT_REQ_SEND": 2,
+                    "FFA_PART_PROP_INDIRECT_MSGS": 4, "FFA_PART_PROP_RECV_NOTIF": 8,
+                    "FFA_PART_PROP_AARCH64_STATE": 0x100, "FFA_MEM_ACC_RO": 1, "FFA_MEM_ACC_NX": 4,
+                    "FFA_MEM_ACC_EXE": 8, "FFA_MEMORY_REGION_FLAG_CLEAR": 1,
+                    "FFA_MEMORY_REGION_FLAG_TIME_SLICE": 2,
+                    "FFA_MEMORY_REGION_FLAG_CLEAR_RELINQUISH": 4,
+                    "FFA_MEMORY_REGION_TRANSACTION_TYPE_SHARE": 0x08,
+                    "FFA_MEMORY_REGION_TRANSACTION_TYPE_LEND": 0x10,
+                    "FFA_MEMORY_REGION_TRANSACTION_TYPE_DONATE": 0x18,
+                    "TA_FRAMEWORK_STACK_SIZE": 2048, "TEE_SVC_MAX_ARGS": 8})
+    _check(linux, {"ARM_SMCCC_ARCH_SOC_ID": 0x80000002, "ARM_SMCCC_ARCH_WORKAROUND_2": 0x80007FFF,
+                   "ARM_SMCCC_ARCH_WORKAROUND_3": 0x80003FFF, "ARM_SMCCC_VERSION_1_0": 0x10000,
+                   "ARM_SMCCC_VERSION_1_1": 0x10001, "SMCCC_RET_INVALID_PARAMETER": -3,
+                   "FFA_MAJOR_VERSION_MASK": 0x7FFF0000, "FFA_MINOR_VERSION_MASK": 0xFFFF})
+    oens = {"ARM": (0, 0), "CPU": (1, 1), "SIP": (2, 2), "OEM": (3, 3), "STD": (4, 4),
+            "STD_HYP": (5, 5), "VEN_HYP": (6, 6), "VEN_EL3": (7, 7), "TAP": (48, 49),
+            "TOS": (50, 63)}
+    fw = {f"OEN_{k}_{e}": v for k, pair in oens.items() for e, v in zip(("START", "END"), pair)}
+    fw.update({"OEN_LIMIT": 64, "SMC_64": 1, "SMC_32": 0, "SMC_TYPE_FAST": 1, "SMC_TYPE_YIELD": 0,
+               "SMC_OK": 0, "SMC_ARCH_CALL_SUCCESS": 0, "SMC_ARCH_CALL_NOT_SUPPORTED": -1,
+               "SMC_ARCH_CALL_NOT_REQUIRED": -2, "SMC_ARCH_CALL_INVAL_PARAM": -3,
+               "SMCCC_MAJOR_VERSION": 1, "SMCCC_MINOR_VERSION": 5, "FUNCID_TYPE_MASK": 1,
+               "FUNCID_CC_MASK": 1, "FUNCID_SVE_HINT_MASK": 1, "FUNCID_NUM_SHIFT": 0,
+               "FFA_PM_MSG_WB_REQ": 1, "FFA_PM_MSG_PM_RESP": 2, "FFA_FWK_MSG_PSCI": 0,
+               "FFA_FWK_MSG_MASK": 0xFF, "FFA_NS_RES_INFO_GET_SMC64": 0xC400008F,
+               "FFA_ABORT_SMC32": 0x84000090, "FFA_ABORT_SMC64": 0xC4000090})
+    _check(firmware, fw)
+    assert firmware.call_macro("MAKE_SMCCC_VERSION", 1, 5) == 0x10005
 
 
 def test_linux_smccc(linux: AbiSet) -> None:
@@ -662,7 +716,8 @@ def test_pack_unpack(basic: AbiSet) -> None:
     packed = bits.pack({"a": 5, "b": 31, "c": 0x7F, "d": (1 << 30) - 1, "e": -3})
     assert bits.unpack(packed) == {"a": 5, "b": 31, "c": 0x7F, "d": (1 << 30) - 1, "e": -3}
     un = basic.structs["un"]
-    assert un.unpack(un.pack({"c": b"\x01\x02"})) == {"a": 0x0201, "b": 0x0201, "c": b"\x01\x02\x00"}
+    assert un.unpack(un.pack({"c": b"\x01\x02"})) == {"a": 0x0201, "b": 0x0201,
+                                                     "c": b"\x01\x02\x00"}
     fl = basic.structs["fl"]
     assert fl.pack({"n": 3}) == b"\x03\0\0\0"
     with pytest.raises(ValueError, match="flexible"):
@@ -673,7 +728,9 @@ def test_pack_unpack(basic: AbiSet) -> None:
         basic.structs["pk"].pack({"zz": 1})
     with pytest.raises(ValueError, match="needs 5 bytes"):
         basic.structs["pk"].unpack(b"\0" * 8, offset=4)
-    assert basic.structs["pk"].unpack(memoryview(b"\xff" + b"\x01\0\0\x80" + b"x"))["b"] == 0x80000001
+    raw = memoryview(b"\xff" + b"\x01\0\0\x80" + b"x")
+    assert isinstance(basic.structs["pk"], StructLayout)
+    assert basic.structs["pk"].unpack(raw)["b"] == 0x80000001
 
 
 @settings(max_examples=200, deadline=None)
@@ -698,7 +755,8 @@ def test_signed_fields_round_trip(fd: int, size: int, flags: int, id_: int) -> N
 
 def test_syntax_error_is_located(tmp_path: Path, isolated_cache: Path) -> None:
     root = _write(tmp_path, {"bad.h": "#define OK 1\nstruct fine { int a; };\n\n"
-                                      "struct broken { int a\n  int b; };\nstruct later { int c; };\n"})
+                                      "struct broken { int a\n  int b; };\n"
+                                      "struct later { int c; };\n"})
     with pytest.raises(AbiError) as info:
         load_headers(root, ["bad.h"])
     assert f"{root / 'bad.h'}:5: syntax error" in str(info.value)
@@ -720,7 +778,8 @@ def test_unknown_types_are_reported(tmp_path: Path, isolated_cache: Path) -> Non
 
 
 def test_preprocessor_errors(tmp_path: Path, isolated_cache: Path) -> None:
-    root = _write(tmp_path, {"a.h": '#include "b.h"\n#include <nowhere.h>\n', "b.h": "#error stop here\n"})
+    root = _write(tmp_path, {"a.h": '#include "b.h"\n#include <nowhere.h>\n',
+                             "b.h": "#error stop here\n"})
     with pytest.raises(AbiError) as info:
         load_headers(root, ["a.h"])
     assert f"{root / 'b.h'}:1: #error stop here" in str(info.value)
