@@ -424,7 +424,7 @@ class Tzc400:
             raise ValueError(f"{self.name} has no filter {filter}")
         if not 0 <= nsaid <= 15:
             raise ValueError(f"NSAID {nsaid} is not a 4-bit value")
-        t = self._tables or self._build_tables()
+        t = (self._tables or self._build_tables())[filter]
         i = bisect_right(t.starts, pa) - 1
         if i < 0:
             return False, None, False, "negative address", pa
@@ -493,7 +493,7 @@ class Tzc400:
             if not 0 <= filter < self.filters:
                 raise ValueError(f"{self.name} has no filter {filter}")
             return False, False
-        t = self._tables or self._build_tables()
+        t = (self._tables or self._build_tables())[filter]
         p = t.perms[bisect_right(t.starts, page_pa & ~(PAGE - 1)) - 1]
         if secure:
             return bool(p >> _S_RD_BIT & 1), bool(p >> _S_WR_BIT & 1)

@@ -79,7 +79,8 @@ class SecureOS:
         for _uuid, (name, elf) in (ta_store or {}).items():
             self.ta_manager.add_image(name, elf)
         self.syscalls = SyscallTable(self)
-        self.runner = UserModeRunner(s_el0, physmem, bus, self.syscalls)
+        self.runner = UserModeRunner(s_el0, physmem, bus, self.syscalls,
+                                     self.abi.structs["utee_params"].size)
 
     # --- the S-EL1 image and its gates -------------------------------------------------------
     def _load_image(self, base: int) -> Program:

@@ -19,8 +19,7 @@ from emu.physmem import PhysMem
 from tee_os.ta_loader import TaImage
 from tee_os.ta_memory import PAGE, TA_LOAD_BASE, AccessDenied, PagePool, TaAddressSpace
 
-UTEE_PARAMS_SIZE = 136
-STACK_ALIGNMENT = 64                   # vexpress/QEMU value: utee_params at stack_top - 192
+STACK_ALIGNMENT = 64                   # vexpress/QEMU value of OP-TEE's STACK_ALIGNMENT
 
 
 @dataclass
@@ -122,8 +121,12 @@ class UserModeRunner:
     """Runs TA entries on the S-EL0 view and serves their syscalls."""
 
     def __init__(self, view: CpuView, physmem: PhysMem, bus: EventBus,
-                 syscall: Callable[["UserModeRunner", int, tuple[int, ...]], Any]):
+                 syscall: Callable[["UserModeRunner", int, tuple[int, ...]], Any],
+                 utee_params_size: int):
+        """``utee_params_size``: sizeof(struct utee_params) from the secure header copy (72:
+        u64 types + u64 vals[8]; the TA finds it at stack_top - ROUNDUP(size, 64))."""
         self.view = view
+        self.params_size = utee_params_size
         self.physmem = physmem
         self.bus = bus
         self.syscall = syscall
@@ -176,13 +179,13 @@ class UserModeRunner:
                 vals[2 * i], vals[2 * i + 1] = p.va, p.size
             elif p.type in (1, 3):
                 vals[2 * i], vals[2 * i + 1] = p.a & 0xFFFFFFFF, p.b & 0xFFFFFFFF
-        params_va = inst.stack_top - ((UTEE_PARAMS_SIZE + STACK_ALIGNMENT - 1)
+        params_va = inst.stack_top - ((self.params_size + STACK_ALIGNMENT - 1)
                                       & ~(STACK_ALIGNMENT - 1))
         self.write_ta(params_va, struct.pack("<Q8Q", types, *vals))
         return params_va
 
     def _read_back(self, params_va: int, params: list[TaParam]) -> None:
-        raw = self.read_ta(params_va, UTEE_PARAMS_SIZE)
+        raw = self.read_ta(params_va, self.params_size)
         vals = struct.unpack_from("<8Q", raw, 8)
         for i, p in enumerate(params[:4]):
             if p.type in (2, 3):
