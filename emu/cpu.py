@@ -15,7 +15,7 @@ from __future__ import annotations
 import ctypes
 import struct
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Protocol
 
 from unicorn import (UC_ARCH_ARM64, UC_HOOK_CODE, UC_HOOK_INTR, UC_HOOK_TLB_FILL, UC_MODE_ARM,
                      UC_PROT_ALL, UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, UC_TLB_VIRTUAL, Uc,
@@ -25,6 +25,7 @@ from unicorn.unicorn_const import (UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH, UC_ERR_EXC
                                    UC_MEM_FETCH, UC_MEM_READ, UC_MEM_WRITE)
 from unicorn.unicorn_py3.unicorn import uclib
 
+from emu.disasm import effective_address
 from emu.physmem import PhysMem
 from emu.types import World
 
@@ -41,6 +42,17 @@ EXCP_PREFETCH_ABORT = 3
 EXCP_DATA_ABORT = 4
 EXCP_HVC = 11
 EXCP_SMC = 13         # smc: PC already after the instruction
+
+class Firewall(Protocol):
+    """The platform's bus firewall as a CPU view consults it after its own MMU stage."""
+
+    def page_prot(self, page_pa: int, *, secure: bool, nsaid: int) -> int: ...
+
+    def refuse(self, pa: int, size: int, *, write: bool, secure: bool, nsaid: int,
+               world: str, master_id: int = 0) -> tuple[str, dict]: ...
+
+
+_NEED = {UC_MEM_READ: PROT_R, UC_MEM_WRITE: PROT_W, UC_MEM_FETCH: PROT_X}
 
 # Translate policy: (view, VA of the access, access type) -> (page-aligned PA, UC_PROT_* perms),
 # or None after calling view.deny(...) to refuse.
@@ -101,8 +113,12 @@ _CODE_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_
 class CpuView:
     """A Unicorn AArch64 instance that sees physical memory through a translate policy."""
 
-    def __init__(self, world: World, physmem: PhysMem, translate: Translate | None = None):
+    def __init__(self, world: World, physmem: PhysMem, translate: Translate | None = None, *,
+                 firewall: "Firewall | None" = None, nsaid: int = 0):
         self.world = world
+        self.secure = world.secure
+        self.nsaid = nsaid
+        self.firewall = firewall
         self.physmem = physmem
         self.uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
         self._h = self.uc._uch.value
@@ -118,6 +134,7 @@ class CpuView:
         self._gates: dict[int, Callable[[CpuView], None]] = {}
         self._gate_hook = None
         self.pending_fault: GuestFault | None = None
+        self._refused: tuple[int, int, int] | None = None
         # Preallocated arrays for batch x0..x7 transfers (1 native call instead of 8).
         self._ids8 = (ctypes.c_int * 8)(*_X_REGS[:8])
         self._vals8 = (ctypes.c_uint64 * 8)()
@@ -133,12 +150,27 @@ class CpuView:
 
     # --- translation -------------------------------------------------------------------
     def _tlb_fill(self, uc: Uc, vaddr: int, access: int, entry, _ud) -> bool:
-        result = self.translate(self, vaddr, access)
+        result = self.translate(self, vaddr, access)       # the MMU stage of this view
         if result is None:
             return False
-        # Unicorn 2.1.4 passes the exact address of a data access (page-aligned for fetches)
-        # and derives the TLB entry from (vaddr, paddr) as given, so paddr must carry the same
-        # page offset as vaddr or every access in the page is shifted.
+        need = _NEED.get(access, PROT_R)
+        fw = self.firewall
+        if fw is not None:                                  # the bus firewall (TZC) stage
+            page = result[0]
+            prot = result[1] & fw.page_prot(page, secure=self.secure, nsaid=self.nsaid)
+            if not prot & need:
+                # Recorded once run() knows the exact address (the fill only sees the 1 KiB
+                # block: Unicorn's TLB uses QEMU's minimum Arm page).
+                self._refused = (page, vaddr, access)
+                self.deny(vaddr, access, "refused by the bus firewall", page | (vaddr & 0xFFF))
+                return False
+            result = (page, prot)
+        elif not result[1] & need:
+            self.deny(vaddr, access, "permission fault", result[0] | (vaddr & 0xFFF))
+            return False
+        # Unicorn 2.1.4 passes the access address rounded to QEMU's 1 KiB minimum Arm page (its
+        # TLB entries are 1 KiB) and derives the entry from (vaddr, paddr) as given, so paddr
+        # must carry vaddr's offset within the 4 KiB page or every access in it is shifted.
         entry.paddr = result[0] | (vaddr & 0xFFF)
         entry.perms = result[1]
         return True
@@ -254,6 +286,36 @@ class CpuView:
     def context_restore(self, ctx) -> None:
         self.uc.context_restore(ctx)
 
+    def _reg_by_name(self, name: str) -> int:
+        if name in ("xzr", "wzr"):
+            return 0
+        value = self.uc.reg_read(getattr(A, f"UC_ARM64_REG_{('x' + name[1:]) if name[0] == 'w' else name}".upper()))
+        return value & 0xFFFFFFFF if name[0] == "w" else value
+
+    def fetch_code(self, va: int, size: int = 4) -> bytes | None:
+        """Instruction bytes at a virtual address, through this view's own translation."""
+        result = self.translate(self, va, UC_MEM_FETCH)
+        if result is None:
+            return None
+        return self.physmem.read(result[0] | (va & 0xFFF), size)
+
+    def _record_refusal(self, pc: int) -> None:
+        """Turn a firewall-refused fill into the exact access and let the firewall record it."""
+        page, vaddr, access = self._refused
+        self._refused = None
+        write = access == UC_MEM_WRITE
+        exact = pc if access == UC_MEM_FETCH else vaddr
+        if access != UC_MEM_FETCH:
+            code = self.fetch_code(pc)
+            ea = effective_address(code, pc, self._reg_by_name) if code else None
+            block = vaddr & ~0x3FF
+            if ea is not None and block - 64 < ea < block + 0x400:
+                exact = max(ea, block)
+        pa = page | (exact & 0xFFF)
+        reason, _fail = self.firewall.refuse(pa, 1, write=write, secure=self.secure,
+                                             nsaid=self.nsaid, world=str(self.world))
+        self.denial = Denial(exact, ACCESS_NAMES.get(access, str(access)), reason, pa)
+
     # --- running -----------------------------------------------------------------------------
     def stop(self) -> None:
         _emu_stop(self._h)
@@ -262,6 +324,7 @@ class CpuView:
         """Run from ``begin`` until ``until``/stop/``count`` instructions; faults raise GuestFault."""
         self.denial = None
         self.pending_fault = None
+        self._refused = None
         uc = self.uc
         uc._hook_exception = None
         status = _emu_start(self._h, begin, until, 0, count)
@@ -278,6 +341,8 @@ class CpuView:
     def _fault_from(self, status: int) -> GuestFault:
         pc = self.pc
         err = UcError(status)
+        if status == UC_ERR_EXCEPTION and self._refused is not None and self.firewall is not None:
+            self._record_refusal(pc)
         if status == UC_ERR_EXCEPTION and self.denial is not None:
             d = self.denial
             return GuestFault(self.world, pc, f"{d.access} abort", d.reason, d)

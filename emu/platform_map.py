@@ -54,6 +54,7 @@ class MemoryMap:
     carveouts: tuple[Carveout, ...] = field(default_factory=tuple)
     devices: Mapping[str, int] = field(default_factory=dict)
     nsaid: Mapping[str, int] = field(default_factory=dict)
+    protmem_access: Mapping[str, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
 
     def region(self, name: str) -> Region:
         for r in self.regions:
@@ -135,8 +136,18 @@ def parse_memory_map(doc: Mapping[str, Any]) -> MemoryMap:
     for k, v in nsaid.items():
         if not 0 <= v <= 15:
             raise PlatformConfigError(f"nsaid.{k}: must be 0..15 (TZC-400 NSAIDs are 4 bits)")
+    access: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+    for use_case, entry in doc.get("protmem_access", {}).items():
+        lists = []
+        for key in ("read", "write"):
+            names = entry.get(key, [])
+            unknown = [n for n in names if n not in nsaid]
+            if unknown:
+                raise PlatformConfigError(f"protmem_access.{use_case}.{key}: unknown masters {unknown}")
+            lists.append(tuple(nsaid[n] for n in names))
+        access[use_case] = (lists[0], lists[1])
     return MemoryMap(mm.name, mm.regions, mm.layout, mm.cma_base, mm.cma_size, tuple(carveouts),
-                     devices, nsaid)
+                     devices, nsaid, access)
 
 
 def load_memory_map(path: str | Path | None = None) -> MemoryMap:

@@ -182,10 +182,7 @@ class Tzc400:
 
     def reset(self) -> None:
         """Back to the documented reset state (module docstring)."""
-        self._action = TzcAction.NONE
-        self._gates = 0
-        self._spec = 0
-        self._int_status = 0
+        self._action, self._gates, self._spec, self._int_status = TzcAction.NONE, 0, 0, 0
         self._fail = [[0, 0, 0] for _ in range(self.filters)]      # address, control, id
         self._base = [0] * self.nregions
         self._top = [REGION_TOP_LOW_ONES] * self.nregions
@@ -255,17 +252,9 @@ class Tzc400:
         if reg is None:
             return self._bad_access("read", off, 4, "reserved offset")
         n, r = reg
-        if r == 0:
-            return self._base[n] & 0xFFFFFFFF
-        if r == 1:
-            return self._base[n] >> 32
-        if r == 2:
-            return self._top[n] & 0xFFFFFFFF
-        if r == 3:
-            return self._top[n] >> 32
-        if r == 4:
-            return self._attr[n] | (self._filter_mask if n == 0 else 0)
-        return self._id[n]
+        return (self._base[n] & 0xFFFFFFFF, self._base[n] >> 32, self._top[n] & 0xFFFFFFFF,
+                self._top[n] >> 32, self._attr[n] | (0 if n else self._filter_mask),
+                self._id[n])[r]
 
     def _ignored(self, off: int, value: int, why: str, world: str) -> None:
         if self.bus.active:
@@ -294,11 +283,9 @@ class Tzc400:
             self._program_event(off, value, world)
             return False
         if off == INT_CLEAR:
-            bits = value & self._filter_mask
-            for f in range(self.filters):
-                if bits >> f & 1:
-                    self._int_status &= ~(1 << f | 1 << (f + INT_STATUS_OVERRUN_SHIFT)
-                                          | 1 << (f + INT_STATUS_OVERLAP_SHIFT))
+            bits = value & self._filter_mask      # clears status, overrun and overlap
+            self._int_status &= ~(bits | bits << INT_STATUS_OVERRUN_SHIFT
+                                  | bits << INT_STATUS_OVERLAP_SHIFT)
             if self.bus.active:
                 self.bus.emit("tzc_int_clear", world or self.name, filters=bits,
                               int_status=self._int_status)

@@ -1,7 +1,8 @@
 """Boot-time firewall, programmed by EL3 before the secure OS runs (TF-A's arm_tzc400_setup).
 
 Region 0 (the background) opens DRAM to the normal world's CPU and devices; region 1 makes
-secure DRAM secure-only; failures answer DECERR (an external abort at the master). Protected
+secure DRAM secure-only; failures answer DECERR (an external abort at the master) and raise
+the TZC interrupt, whose secure handler logs and clears the fail record (ACTION = ERR_INT). Protected
 ranges are added later by the secure OS's platform hook (regions 2..8). The writes are the
 same MMIO register writes any master would make, in the gatekeeper discipline: gates closed
 while the regions are edited, opened afterwards.
@@ -39,7 +40,7 @@ def setup_boot_firewall(write: MmioWrite, read: MmioRead, memory_map: MemoryMap,
     write(call("TZC400_REGION_ID_ACCESS", n), 4, 0)
     write(call("TZC400_REGION_ATTRIBUTES", n), 4,
           (c.TZC_REGION_S_RDWR << c.TZC_REGION_ATTR_SEC_SHIFT) | 1)
-    write(c.TZC400_ACTION, 4, c.TZC_ACTION_ERR)
+    write(c.TZC400_ACTION, 4, c.TZC_ACTION_ERR_INT)
     filters = ((read(c.TZC400_BUILD_CONFIG, 4) >> 24) & 3) + 1
     mask = (1 << filters) - 1
     write(c.TZC400_GATE_KEEPER, 4, mask)

@@ -19,50 +19,18 @@ from ta.elf_builder import build_ta_elf
 TA_DIR = Path(__file__).resolve().parent
 TAS_TOML = TA_DIR / "tas.toml"
 
-# OP-TEE numbers (optee_ta_format.md §5.2-§5.4, secure_os.md §8); overridden by the shared
-# header-derived constants when emu.abi is available, so both sides read one source.
-_FALLBACK_DEFINES: dict[str, int] = {
-    "TEE_SCN_RETURN": 0,
-    "TEE_SCN_LOG": 1,
-    "TEE_SCN_PANIC": 2,
-    "TEE_SCN_CHECK_ACCESS_RIGHTS": 8,
-    "TEE_SCN_GET_TIME": 13,
-    "TEE_SCN_CRYP_RANDOM_NUMBER_GENERATE": 33,
-    "TEE_SUCCESS": 0,
-    "TEE_ERROR_GENERIC": 0xFFFF0000,
-    "TEE_ERROR_BAD_PARAMETERS": 0xFFFF0006,
-    "TEE_ERROR_NOT_SUPPORTED": 0xFFFF000A,
-    "TEE_ERROR_SHORT_BUFFER": 0xFFFF0010,
-    "TEE_PARAM_TYPE_NONE": 0,
-    "TEE_PARAM_TYPE_VALUE_INPUT": 1,
-    "TEE_PARAM_TYPE_VALUE_OUTPUT": 2,
-    "TEE_PARAM_TYPE_VALUE_INOUT": 3,
-    "TEE_PARAM_TYPE_MEMREF_INPUT": 5,
-    "TEE_PARAM_TYPE_MEMREF_OUTPUT": 6,
-    "TEE_PARAM_TYPE_MEMREF_INOUT": 7,
-    "TEE_MEMORY_ACCESS_READ": 0x1,
-    "TEE_MEMORY_ACCESS_WRITE": 0x2,
-    "UTEE_ENTRY_FUNC_OPEN_SESSION": 0,
-    "UTEE_ENTRY_FUNC_CLOSE_SESSION": 1,
-    "UTEE_ENTRY_FUNC_INVOKE_COMMAND": 2,
-    "UTEE_TIME_CAT_REE": 2,
-}
+# The constants the assembly TAs use, read from the secure world's header copy
+# (tee_os/include: tee_syscall_numbers.h, tee_api_defines.h, utee_types.h) like a TA dev kit.
+TA_CONSTANT_PREFIXES = ("TEE_SCN_", "TEE_SUCCESS", "TEE_ERROR_", "TEE_PARAM_TYPE_",
+                        "TEE_MEMORY_ACCESS_", "UTEE_ENTRY_FUNC_", "UTEE_TIME_CAT_")
 
 
 @functools.lru_cache(maxsize=1)
 def ta_defines() -> dict[str, int]:
-    """Constants passed to the assembler; from ``emu.abi.secure_abi()`` where it has them."""
-    defines = dict(_FALLBACK_DEFINES)
-    try:
-        from emu.abi import secure_abi  # type: ignore[import-not-found]
-        constants: Mapping[str, Any] = secure_abi().constants
-    except Exception:  # not written yet, or its headers are incomplete: use the fact sheet
-        return defines
-    for name in defines:
-        value = constants.get(name)
-        if isinstance(value, int):
-            defines[name] = value
-    return defines
+    """Constants passed to the assembler, from the secure header copy."""
+    from emu.abi import secure_abi
+    return {name: value for name, value in secure_abi().constants.items()
+            if name.startswith(TA_CONSTANT_PREFIXES)}
 
 
 def load_manifest(path: Path = TAS_TOML) -> list[dict[str, Any]]:

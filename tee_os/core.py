@@ -22,6 +22,7 @@ from emu.platform_map import MemoryMap
 from tee_os.entry_fast import FastEntry
 from tee_os.entry_std import StdEntry
 from tee_os.msg import MsgLayout
+from tee_os.plat_protmem import TzcProtmemHook
 from tee_os.shm import ShmRegistry
 from tee_os.syscalls import SyscallTable, deterministic_stream
 from tee_os.ta_manager import TaManager
@@ -40,6 +41,9 @@ class SecureConfig:
     seed: int = 0
     extra_caps: tuple[str, ...] = ()           # e.g. ("PROTMEM",) in later configurations
     log_sink: Callable[[str, str], None] | None = None
+    tzc_base: int | None = None                # TZC-400 frame (platform device)
+    sram_base: int | None = None               # trusted SRAM for the firewall routine
+    protmem_access: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -78,6 +82,11 @@ class SecureOS:
         self.ta_manager = TaManager(self)
         for _uuid, (name, elf) in (ta_store or {}).items():
             self.ta_manager.add_image(name, elf)
+        self.protmem_hook: TzcProtmemHook | None = None
+        if self.config.tzc_base is not None and self.config.sram_base is not None:
+            self.protmem_hook = TzcProtmemHook(self, self.config.tzc_base, self.config.sram_base,
+                                               self.config.protmem_access)
+        self.tzc_violations: list[dict[str, int]] = []
         self.syscalls = SyscallTable(self)
         self.runner = UserModeRunner(s_el0, physmem, bus, self.syscalls,
                                      self.abi.structs["utee_params"].size)
@@ -125,6 +134,20 @@ class SecureOS:
             return v.x(0)
         finally:
             v.context_restore(ctx)
+
+    def tzc_interrupt(self) -> None:
+        """The TZC-400 interrupt handler: read the fail registers over MMIO, log, clear."""
+        if self.config.tzc_base is None:
+            return
+        c, uc, base = self.c, self.s_el1.uc, self.config.tzc_base
+        read = lambda off: int.from_bytes(uc.mem_read(base + off, 4), "little")  # noqa: E731
+        if not read(c.TZC_INT_STATUS) & 1:
+            return
+        rec = {"address": read(c.TZC_FAIL_ADDRESS_LOW_0) | read(c.TZC_FAIL_ADDRESS_HIGH_0) << 32,
+               "control": read(c.TZC_FAIL_CONTROL_0), "id": read(c.TZC_FAIL_ID_0)}
+        self.tzc_violations.append(rec)
+        self.log_event("tzc_violation", **rec)
+        uc.mem_write(base + c.TZC_INT_CLEAR, (1).to_bytes(4, "little"))
 
     # --- capabilities ------------------------------------------------------------------------
     def sec_caps(self) -> int:

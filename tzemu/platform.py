@@ -20,11 +20,14 @@ from emu.events import EventBus
 from emu.gic import InterruptController
 from emu.physmem import PhysMem
 from emu.platform_map import MemoryMap, load_memory_map
-from emu.protection import BootFirewall, ProtectionFault
+from emu.protection import ProtectionFault
+from emu.security import AccessControl
+from emu.tzc400 import Tzc400
 from emu.types import World
 from firmware.monitor import El3Monitor
 from firmware.opteed import OpteeDispatcher
 from firmware.std_svc import ArmArchService
+from firmware.tzc_setup import setup_boot_firewall
 from linux_side.kernel import Kernel, KernelConfig
 from linux_side.teec import Context as TeecContext
 from tee_os.core import SecureConfig, SecureOS
@@ -58,9 +61,8 @@ class NsConduit:
         return self.p.smc(*args)
 
     def _check(self, pa: int, size: int, write: bool) -> None:
-        reason = self.p.firewall.check(pa, size, write, secure=False)
-        if reason is not None:
-            raise ProtectionFault(pa, size, "write" if write else "read", "NS-EL1", reason)
+        self.p.access.check_access(pa, size, write=write, secure=False, nsaid=self.p.cpu_nsaid,
+                                   world="NS-EL1")
 
     def read(self, pa: int, size: int) -> bytes:
         self._check(pa, size, False)
@@ -120,14 +122,25 @@ class Platform:
         self.physmem = PhysMem(self.memory_map)
         self.bus = EventBus(record=options.record_events)
         self.gic = InterruptController()
-        self.firewall = BootFirewall(self.memory_map)
+        mm = self.memory_map
+        self.cpu_nsaid = mm.nsaid.get("cpu", 0)
+        self.tzc = Tzc400(filters=1, address_width=40, bus=self.bus)
+        self.tzc_base = mm.devices["tzc400"]
+        self.access = AccessControl(mm, self.tzc, self.bus, tzc_base=self.tzc_base,
+                                    cpu_nsaid=self.cpu_nsaid)
         self.views = {
-            World.NS_EL1: CpuView(World.NS_EL1, self.physmem, self.firewall.translate_ns),
-            World.S_EL1: CpuView(World.S_EL1, self.physmem, self.firewall.translate_secure),
-            World.S_EL0: CpuView(World.S_EL0, self.physmem),
+            World.NS_EL1: CpuView(World.NS_EL1, self.physmem, firewall=self.access,
+                                  nsaid=self.cpu_nsaid),
+            World.S_EL1: CpuView(World.S_EL1, self.physmem, firewall=self.access),
+            World.S_EL0: CpuView(World.S_EL0, self.physmem, firewall=self.access),
         }
+        for view in self.views.values():
+            self.access.register_view(view)
+        self._map_tzc_frame(self.views[World.S_EL1])
         self.ns = self.views[World.NS_EL1]
         fw_abi = firmware_abi()
+        # EL3 boot firmware: the boot-time firewall, before anything runs from DRAM.
+        setup_boot_firewall(self.tzc.write, self.tzc.read, mm, fw_abi, mm.nsaid.values())
         self.monitor = El3Monitor(self.ns, self.views[World.S_EL1], self.bus, fw_abi)
         self.monitor.register(ArmArchService(fw_abi))
         self.opteed = OpteeDispatcher(self.monitor, fw_abi)
@@ -139,8 +152,12 @@ class Platform:
         self.secure_os = SecureOS(
             s_el1=self.views[World.S_EL1], s_el0=self.views[World.S_EL0], physmem=self.physmem,
             memory_map=self.memory_map, bus=self.bus,
-            config=SecureConfig(num_threads=options.threads, seed=options.seed),
+            config=SecureConfig(num_threads=options.threads, seed=options.seed,
+                                tzc_base=self.tzc_base,
+                                sram_base=mm.layout["tee_os_sram_base"],
+                                protmem_access=self._protmem_access()),
             ta_store=tas, foreign_interrupt_pending=self.gic.ns_pending, abi=secure_abi())
+        self.access.on_interrupt = self.secure_os.tzc_interrupt
         self.opteed.boot(self.secure_os.entry_point)
         layout = self.memory_map.layout
         self.kernel = Kernel(NsConduit(self), KernelConfig(
@@ -148,6 +165,21 @@ class Platform:
             ta_dirs=[str(d) for d in options.ta_dirs]), abi=linux_abi())
         self.probe_info = self.kernel.probe_optee()
         self.linux = LinuxFacade(self.kernel)
+
+    def _map_tzc_frame(self, view: CpuView) -> None:
+        """The TZC-400 register frame, as MMIO visible to the secure world only."""
+        tzc = self.tzc
+        view.uc.mmio_map(self.tzc_base, tzc.FRAME_SIZE,
+                         lambda uc, off, size, ud: tzc.read(off, size), None,
+                         lambda uc, off, size, value, ud: tzc.write(off, size, value, world="S-EL1"),
+                         None)
+
+    def _protmem_access(self) -> dict[int, tuple[tuple[int, ...], tuple[int, ...]]]:
+        c = secure_abi().c
+        ids = {"secure-video": c.OPTEE_MSG_PROTMEM_SECURE_VIDEO_PLAY,
+               "trusted-ui": c.OPTEE_MSG_PROTMEM_TRUSTED_UI,
+               "secure-video-record": c.OPTEE_MSG_PROTMEM_SECURE_VIDEO_RECORD}
+        return {ids[name]: rw for name, rw in self.memory_map.protmem_access.items() if name in ids}
 
     # --- NS-EL1 code ---------------------------------------------------------------------------
     def _load_ns_stubs(self) -> Program:
@@ -195,7 +227,9 @@ class Platform:
             self.bus.emit("fault", "NS-EL1", pc=fault.pc, kind=fault.kind, detail=fault.detail,
                           address=at)
             reason = fault.denial.reason if fault.denial else fault.detail
-            raise ProtectionFault(at, size - (at - target), direction, "NS-EL1", reason) from None
+            fail = self.access.last_fail if fault.denial else {}
+            raise ProtectionFault(at, size - (at - target), direction, "NS-EL1", reason,
+                                  fail) from None
 
     def ns_read(self, pa: int, size: int) -> bytes:
         """Real NS-EL1 loads of ``size`` bytes at ``pa`` (raises ProtectionFault if denied)."""

@@ -29,7 +29,9 @@ def test_ns_read_of_secure_dram_raises_protection_fault(shared_platform):
         p.ns_read(0x0E100010, 16)
     f = e.value
     assert (f.address, f.direction, f.world) == (0x0E100010, "read", "NS-EL1")
-    assert "secure" in f.reason
+    assert "TZC-400" in f.reason
+    assert f.fail["FAIL_ADDRESS"] == 0x0E100010 and f.fail["direction"] == "read"
+    assert not f.fail["secure"]
 
 
 def test_ns_write_of_secure_dram_changes_nothing(shared_platform):

@@ -21,6 +21,7 @@
 #define TZC_REGION_S_RDWR		3
 #define TZC_REGION_ACCESS_RDWR(id)	((1U << ((id) & 0xF)) | (1U << (((id) & 0xF) + 16)))
 #define TZC_ACTION_ERR			1
+#define TZC_ACTION_ERR_INT		3
 #define TZC_GATE_KEEPER_OS_SHIFT	16
 
 /* Region layout of the platform (tzemu "option A": region 0 is the normal-world background). */
