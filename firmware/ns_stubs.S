@@ -47,3 +47,15 @@ tzemu_ns_copy_bytes:
     b       tzemu_ns_copy_bytes
 tzemu_ns_copy_done:
     b       tzemu_ns_copy_done
+
+// Install the kernel's translation tables (x0 = TTBR0_EL1, x1 = TTBR1_EL1) and invalidate
+// the TLB. Executed from the identity-mapped stub page, so the fetch after the switch maps.
+tzemu_ns_set_ttbr:
+    msr     ttbr0_el1, x0
+    msr     ttbr1_el1, x1
+    isb
+    tlbi    vmalle1
+    dsb     sy
+    isb
+tzemu_ns_set_ttbr_done:
+    b       tzemu_ns_set_ttbr_done

@@ -16,11 +16,15 @@ from linux_side.conduit import NsConduit
 from linux_side.errors import LinuxError
 from linux_side.mm import PageAllocator, UserSpace, page_align
 from linux_side.optee.optee import OpteeDriver
+from linux_side.pgtable import PageTableBuilder
 from linux_side.sched import Task, run_sync, run_tasks
 from linux_side.supplicant import Supplicant
 from linux_side.tee.tee_core import TeeDevice
 
 FIRST_FD = 3
+PAGE_OFFSET = 0xFFFF_0000_0000_0000     # linear map: VA = PAGE_OFFSET + PA (48-bit VA, TTBR1)
+IOREMAP_BASE = 0xFFFF_8000_0000_0000    # window for mappings of arbitrary physical pages
+BLOCK_2M = 0x20_0000
 
 
 class IoctlResult(bytes):
@@ -45,6 +49,9 @@ class OpenFile:
 class KernelConfig:
     kernel_pool_base: int
     kernel_pool_size: int
+    ram_base: int = 0x4000_0000            # normal-world DRAM the kernel owns
+    ram_size: int = 0
+    text_base: int = 0x4000_0000           # where the kernel's NS-EL1 code (the stubs) lives
     ta_dirs: Sequence[str] = ()
     clock_epoch: int = 1_700_000_000     # deterministic wall clock start (seconds)
 
@@ -67,6 +74,53 @@ class Kernel:
         self.interrupts_taken: list[int] = []
         self.optee: OpteeDriver | None = None
         self.tee0: TeeDevice | None = None
+        self.kernel_pt: PageTableBuilder | None = None
+        self.user_pt: PageTableBuilder | None = None
+        self._ioremap_next = IOREMAP_BASE
+        self._ioremap_free: dict[int, int] = {}
+
+    # --- memory management -----------------------------------------------------------------
+    def setup_mm(self) -> tuple[int, int]:
+        """paging_init: the kernel linear map (TTBR1) and an identity map of the kernel text
+        page (TTBR0, used while switching), in real VMSAv8-64 tables in NS memory.
+
+        Like the real driver, nothing is removed from the linear map when memory is lent to
+        the secure world: touching it must fault at the firewall, not here.
+        """
+        alloc = lambda: self.pages.alloc(0x1000)  # noqa: E731
+        rd, wr = self.conduit.read, self.conduit.write
+        self.kernel_pt = PageTableBuilder(alloc, wr, rd)
+        self.user_pt = PageTableBuilder(alloc, wr, rd)
+        cfg = self.config
+        text = cfg.text_base & ~(BLOCK_2M - 1)
+        for pa in range(cfg.ram_base, cfg.ram_base + cfg.ram_size, BLOCK_2M):
+            self.kernel_pt.map_range(PAGE_OFFSET + pa, pa, BLOCK_2M, block=True, writable=True,
+                                     executable=pa == text)
+        self.user_pt.map_page(cfg.text_base, cfg.text_base, writable=False, executable=True)
+        self.user.builder = self.user_pt
+        return self.user_pt.root, self.kernel_pt.root
+
+    def phys_to_virt(self, pa: int) -> int:
+        return PAGE_OFFSET + pa
+
+    def ioremap(self, pa: int, size: int) -> int:
+        """Map physical pages (any, even ones the kernel should not touch) into a kernel VA
+        window, as memremap//dev/mem would; returns the VA of ``pa``."""
+        assert self.kernel_pt is not None, "setup_mm first"
+        first = pa & ~0xFFF
+        span = (pa + size - first + 0xFFF) & ~0xFFF
+        va = self._ioremap_free.pop(span, None) or self._ioremap_next
+        if va == self._ioremap_next:
+            self._ioremap_next += span + 0x1000
+        self.kernel_pt.map_range(va, first, span, writable=True)
+        return va + (pa - first)
+
+    def iounmap(self, va: int, size: int) -> None:
+        first = va & ~0xFFF
+        span = (va + size - first + 0xFFF) & ~0xFFF
+        for off in range(0, span, 0x1000):
+            self.kernel_pt.unmap_page(first + off)
+        self._ioremap_free[span] = first
 
     # --- boot ----------------------------------------------------------------------------------
     def probe_optee(self) -> Any:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass, field
+from typing import Any
 
 from linux_side.errors import LinuxError
 
@@ -54,21 +55,29 @@ USER_VA_BASE = 0x0000_0040_0000_0000
 
 @dataclass
 class UserSpace:
-    """A process's address space: user VA pages backed by NS physical pages."""
+    """A process's address space: user VA pages backed by NS physical pages.
+
+    ``pages`` is the kernel's VMA bookkeeping; when a page-table ``builder`` is attached
+    (after paging_init) every mapping is also written as a user PTE in the TTBR0 tables.
+    """
 
     pages: dict[int, int] = field(default_factory=dict)      # va page -> pa page
     next_va: int = USER_VA_BASE
+    builder: Any = None
 
     def map(self, pa: int, size: int) -> int:
         va = self.next_va
         for off in range(0, page_align(size), PAGE_SIZE):
             self.pages[va + off] = pa + off
+            if self.builder is not None:
+                self.builder.map_page(va + off, pa + off, writable=True, user=True)
         self.next_va += page_align(size) + PAGE_SIZE
         return va
 
     def unmap(self, va: int, size: int) -> None:
         for off in range(0, page_align(size), PAGE_SIZE):
-            self.pages.pop(va + off, None)
+            if self.pages.pop(va + off, None) is not None and self.builder is not None:
+                self.builder.unmap_page(va + off)
 
     def resolve(self, va: int, size: int) -> list[tuple[int, int]]:
         """Physical runs of a user buffer; EFAULT if any page is unmapped."""

@@ -15,7 +15,8 @@ from typing import Any, Sequence
 
 from emu.abi import firmware_abi, linux_abi, secure_abi
 from emu.asm import Program, assemble
-from emu.cpu import CpuView, GuestFault
+from emu.cpu import CpuView, GuestFault, identity_translate
+from emu.mmu import Stage1Mmu
 from emu.events import EventBus
 from emu.gic import InterruptController
 from emu.physmem import PhysMem
@@ -138,6 +139,9 @@ class Platform:
             self.access.register_view(view)
         self._map_tzc_frame(self.views[World.S_EL1])
         self.ns = self.views[World.NS_EL1]
+        self.ns_mmu = Stage1Mmu(self._ns_table_read, t0sz=16, t1sz=16)
+        self._ns_mmu_policy = self.ns_mmu.translate_policy()
+        self.ns.translate = self._ns_translate
         fw_abi = firmware_abi()
         # EL3 boot firmware: the boot-time firewall, before anything runs from DRAM.
         setup_boot_firewall(self.tzc.write, self.tzc.read, mm, fw_abi, mm.nsaid.values())
@@ -160,9 +164,12 @@ class Platform:
         self.access.on_interrupt = self.secure_os.tzc_interrupt
         self.opteed.boot(self.secure_os.entry_point)
         layout = self.memory_map.layout
+        ns_dram = mm.region("ns_dram")
         self.kernel = Kernel(NsConduit(self), KernelConfig(
-            layout["kernel_pool_base"], layout["kernel_pool_size"],
-            ta_dirs=[str(d) for d in options.ta_dirs]), abi=linux_abi())
+            layout["kernel_pool_base"], layout["kernel_pool_size"], ns_dram.base, ns_dram.size,
+            layout["ns_stub_base"], ta_dirs=[str(d) for d in options.ta_dirs]), abi=linux_abi())
+        ttbr0, ttbr1 = self.kernel.setup_mm()
+        self._enable_ns_mmu(ttbr0, ttbr1)
         self.probe_info = self.kernel.probe_optee()
         self.linux = LinuxFacade(self.kernel)
 
@@ -190,9 +197,41 @@ class Platform:
             raise PlatformError("NS stubs overflow into the scratch area")
         self.physmem.write(base, prog.code)
         self.ns.invalidate_code(base, prog.end)
+        self._va_offset = 0                  # stub VA - PA: 0 until the kernel enables its MMU
         self._smc_entry, self._smc_done = prog.sym("tzemu_ns_smc"), prog.sym("tzemu_ns_smc_done")
         self.scratch = base + SCRATCH_OFFSET
         return prog
+
+    def _stub(self, name: str) -> int:
+        return self.ns_stubs.sym(name) + self._va_offset
+
+    # --- the NS-EL1 MMU ---------------------------------------------------------------------
+    def _ns_table_read(self, pa: int) -> int:
+        """A translation-table walk read: an NS CPU access, judged by the firewall too."""
+        self.access.check_access(pa, 8, write=False, secure=False, nsaid=self.cpu_nsaid,
+                                 world="NS-EL1")
+        return self.physmem.read_u64(pa)
+
+    def _ns_translate(self, view: CpuView, vaddr: int, access: int) -> tuple[int, int] | None:
+        """Stage 1 at NS-EL1: flat while TTBR1_EL1 is unset (MMU off), else a table walk.
+
+        TTBR0/TTBR1 are read from the CPU at each TLB miss, so whatever NS-EL1 code installs
+        with ``msr`` is what translates; TCR is fixed (4 KiB granule, 48-bit VAs).
+        """
+        ttbr1 = view.reg("ttbr1_el1")
+        if not ttbr1:
+            return identity_translate(view, vaddr, access)
+        mmu = self.ns_mmu
+        mmu.ttbr0, mmu.ttbr1 = view.reg("ttbr0_el1") & 0xFFFFFFFFF000, ttbr1 & 0xFFFFFFFFF000
+        return self._ns_mmu_policy(view, vaddr, access)
+
+    def _enable_ns_mmu(self, ttbr0: int, ttbr1: int) -> None:
+        ns = self.ns
+        ns.write_args([ttbr0, ttbr1])
+        ns.run(self._stub("tzemu_ns_set_ttbr"), self._stub("tzemu_ns_set_ttbr_done"))
+        ns.flush_tlb()
+        self._va_offset = self.kernel.phys_to_virt(0)
+        self._smc_entry, self._smc_done = self._stub("tzemu_ns_smc"), self._stub("tzemu_ns_smc_done")
 
     def smc(self, *args: int) -> tuple[int, ...]:
         """Issue ``smc #0`` from the NS-EL1 stub with x0..x7 = args; return x0..x7."""
@@ -214,38 +253,44 @@ class Platform:
         for i, v in enumerate(regs):
             ns.set_x(10 + i, v)
         ns.set_x(9, count)
-        ns.run(self.ns_stubs.sym("tzemu_ns_smc_loop"), self.ns_stubs.sym("tzemu_ns_smc_loop_done"))
+        ns.run(self._stub("tzemu_ns_smc_loop"), self._stub("tzemu_ns_smc_loop_done"))
         return ns.read_args()
 
-    def _ns_copy(self, src: int, dst: int, size: int, direction: str, target: int) -> None:
-        ns = self.ns
+    def _ns_copy(self, pa: int, size: int, direction: str, data: bytes = b"") -> bytes:
+        """Copy between ``pa`` (mapped by the kernel for the occasion, like /dev/mem) and the
+        platform's scratch page with the NS-EL1 copy stub: real loads and stores at NS-EL1."""
+        ns, k = self.ns, self.kernel
+        va = k.ioremap(pa, size)
+        scratch_va = k.phys_to_virt(self.scratch)
+        if direction == "write":
+            self.physmem.write(self.scratch, data)
+        src, dst = (va, scratch_va) if direction == "read" else (scratch_va, va)
         ns.write_args([src, dst, size])
         try:
-            ns.run(self.ns_stubs.sym("tzemu_ns_copy"), self.ns_stubs.sym("tzemu_ns_copy_done"))
+            ns.run(self._stub("tzemu_ns_copy"), self._stub("tzemu_ns_copy_done"))
         except GuestFault as fault:
-            at = ns.x(0) if direction == "read" else ns.x(1)
+            at = pa + ((ns.x(0) if direction == "read" else ns.x(1)) - va)
             self.bus.emit("fault", "NS-EL1", pc=fault.pc, kind=fault.kind, detail=fault.detail,
                           address=at)
             reason = fault.denial.reason if fault.denial else fault.detail
-            fail = self.access.last_fail if fault.denial else {}
-            raise ProtectionFault(at, size - (at - target), direction, "NS-EL1", reason,
+            fail = self.access.last_fail if fault.denial and "TZC" in reason else {}
+            raise ProtectionFault(at, size - (at - pa), direction, "NS-EL1", reason,
                                   fail) from None
+        finally:
+            k.iounmap(va, size)
+            ns.flush_tlb()
+        return self.physmem.read(self.scratch, size) if direction == "read" else b""
 
     def ns_read(self, pa: int, size: int) -> bytes:
         """Real NS-EL1 loads of ``size`` bytes at ``pa`` (raises ProtectionFault if denied)."""
-        out = bytearray()
-        for off in range(0, size, SCRATCH_SIZE):
-            n = min(SCRATCH_SIZE, size - off)
-            self._ns_copy(pa + off, self.scratch, n, "read", pa + off)
-            out += self.physmem.read(self.scratch, n)
-        return bytes(out)
+        return b"".join(self._ns_copy(pa + off, min(SCRATCH_SIZE, size - off), "read")
+                        for off in range(0, size, SCRATCH_SIZE))
 
     def ns_write(self, pa: int, data: bytes) -> None:
         """Real NS-EL1 stores of ``data`` at ``pa`` (raises ProtectionFault if denied)."""
         for off in range(0, len(data), SCRATCH_SIZE):
-            chunk = data[off:off + SCRATCH_SIZE]
-            self.physmem.write(self.scratch, chunk)
-            self._ns_copy(self.scratch, pa + off, len(chunk), "write", pa + off)
+            self._ns_copy(pa + off, len(data[off:off + SCRATCH_SIZE]), "write",
+                          data[off:off + SCRATCH_SIZE])
 
     # --- introspection ----------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
