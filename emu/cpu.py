@@ -132,6 +132,7 @@ class CpuView:
         self._native_cbs: list = []          # keep ctypes callbacks alive
         self._hook_native(UC_HOOK_INTR, _INTR_CFUNC(self._intr_native), 1, 0)
         self._gates: dict[int, Callable[[CpuView], None]] = {}
+        self.on_flush: list[Callable[[], None]] = []
         self._gate_hook = None
         self.pending_fault: GuestFault | None = None
         self._refused: tuple[int, int, int] | None = None
@@ -180,7 +181,15 @@ class CpuView:
         self.denial = Denial(vaddr, ACCESS_NAMES.get(access, str(access)), reason, paddr)
 
     def flush_tlb(self) -> None:
+        """Drop every cached translation (Unicorn's TLB and any walk cache listening)."""
         self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
+        for listener in self.on_flush:
+            listener()
+
+    def read_regs(self, ids: "ctypes.Array[ctypes.c_int]", out: "ctypes.Array[ctypes.c_uint64]",
+                  ptrs: "ctypes.Array[ctypes.c_void_p]") -> None:
+        """Batch-read registers into preallocated arrays (one native call)."""
+        _reg_read_batch(self._h, ctypes.addressof(ids), ctypes.addressof(ptrs), len(ids))
 
     def invalidate_code(self, begin: int, end: int) -> None:
         """Drop cached translations of code after its bytes changed (Unicorn is not coherent)."""
@@ -322,9 +331,7 @@ class CpuView:
 
     def run(self, begin: int, until: int = 0, count: int = 0) -> None:
         """Run from ``begin`` until ``until``/stop/``count`` instructions; faults raise GuestFault."""
-        self.denial = None
-        self.pending_fault = None
-        self._refused = None
+        self.denial = self.pending_fault = self._refused = None
         uc = self.uc
         uc._hook_exception = None
         status = _emu_start(self._h, begin, until, 0, count)

@@ -52,8 +52,9 @@ class El3Monitor:
         self.bus = bus
         self.services: list[RuntimeService] = []
         self._by_owner: dict[int, RuntimeService] = {}
-        self.contexts = {World.NS_EL1: WorldContext(World.NS_EL1),
-                         World.S_EL1: WorldContext(World.S_EL1)}
+        self._ns_ctx = WorldContext(World.NS_EL1)
+        self._s_ctx = WorldContext(World.S_EL1)
+        self.contexts = {World.NS_EL1: self._ns_ctx, World.S_EL1: self._s_ctx}
         self._secure_return: tuple[int, ...] | None = None
         self._route_cache: dict[int, tuple[SmcFunctionId, RuntimeService | None]] = {}
         self.secure_panic: GuestFault | None = None
@@ -78,7 +79,7 @@ class El3Monitor:
             view.stop()
             return
         args = view.read_args()
-        self.contexts[World.NS_EL1].regs = args
+        self._ns_ctx.regs = args
         view.write_args(self.handle_smc(World.NS_EL1, args, view))
 
     def unknown(self, fid: SmcFunctionId) -> tuple[int, ...]:
@@ -136,7 +137,7 @@ class El3Monitor:
         ret = self._secure_return
         if ret is None:
             raise SecureWorldPanic("S-EL1 stopped without returning to EL3")
-        self.contexts[World.S_EL1].regs = ret
+        self._s_ctx.regs = ret
         if bus.active:
             bus.emit("world_switch", "EL3", frm="S-EL1", to="NS-EL1", cause="return",
                      x0=ret[0])

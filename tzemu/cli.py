@@ -75,9 +75,37 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     return 1 if summary.failures else 0
 
 
+def cmd_tzc(args: argparse.Namespace, console: Console) -> int:
+    p = tzemu.boot(abi=args.abi, **_boot_options(args))
+    state = p.tzc.to_json()
+    if args.json:
+        print(json.dumps(state, indent=2))
+        return 0
+    names = {v: k for k, v in p.memory_map.nsaid.items()}
+
+    def masters(mask: int) -> str:
+        return ", ".join(names.get(i, f"nsaid{i}") for i in range(16) if mask >> i & 1) or "-"
+    t = Table(title=f"TZC-400 at {p.tzc_base:#x}: action {state['action']}, "
+                    f"gate keeper {state['gate_keeper']:#x}")
+    for col in ("region", "base", "top", "filters", "secure", "NS read", "NS write"):
+        t.add_column(col)
+    for r in state["regions"]:
+        if not r["enabled"]:
+            continue
+        sec = ("R" if r["s_rd"] else "-") + ("W" if r["s_wr"] else "-")
+        t.add_row(str(r["index"]), f"{r['base']:#x}", f"{r['top']:#x}", f"{r['filters']:#x}", sec,
+                  masters(r["nsaid_rd"]), masters(r["nsaid_wr"]))
+    console.print(t)
+    for f, fail in enumerate(state["fails"]):
+        console.print(f"filter {f}: status={fail['status']} overrun={fail['overrun']} "
+                      f"FAIL_ADDRESS={fail['FAIL_ADDRESS']:#x} FAIL_CONTROL={fail['FAIL_CONTROL']:#x}")
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, Console], int], str]] = {
     "info": (cmd_info, "boot the platform and print what the normal world probed"),
     "run": (cmd_run, "the main job: boot and run a TA round trip through every world"),
+    "tzc": (cmd_tzc, "boot the platform and show the TZC-400 regions and fail state"),
 }
 
 
@@ -90,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_fn, help_text) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)
         _add_boot_arguments(sp)
-        if name == "info":
+        if name in ("info", "tzc"):
             sp.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
@@ -112,6 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tzemu: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:          # output piped into head & co.
+        sys.stdout = None  # type: ignore[assignment]
+        return 0
 
 
 if __name__ == "__main__":

@@ -7,15 +7,20 @@ the monitor) and bytes in emulated memory.
 """
 from __future__ import annotations
 
+import ctypes
 import uuid as uuidlib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
 
+from unicorn import arm64_const as A
+
 from emu.abi import firmware_abi, linux_abi, secure_abi
 from emu.asm import Program, assemble
-from emu.cpu import CpuView, GuestFault, identity_translate
+from emu.cpu import _NEED, CpuView, GuestFault, identity_translate
+from emu.devices.display import DisplayController
+from emu.devices.dma import DmaMaster, TestMaster
 from emu.mmu import Stage1Mmu
 from emu.events import EventBus
 from emu.gic import InterruptController
@@ -142,6 +147,15 @@ class Platform:
         self.ns_mmu = Stage1Mmu(self._ns_table_read, t0sz=16, t1sz=16)
         self._ns_mmu_policy = self.ns_mmu.translate_policy()
         self.ns.translate = self._ns_translate
+        # A walk cache in front of the table walker (real MMUs keep one too): successful
+        # stage-1 results per 4 KiB VA page, dropped with the TLB on every flush.
+        self._walk_cache: dict[int, tuple[int, int]] = {}
+        self.ns.on_flush.append(self._walk_cache.clear)
+        self._ttbr_ids = (ctypes.c_int * 2)(A.UC_ARM64_REG_TTBR0_EL1, A.UC_ARM64_REG_TTBR1_EL1)
+        self._ttbr_vals = (ctypes.c_uint64 * 2)()
+        self._ttbr_ptrs = (ctypes.c_void_p * 2)(ctypes.addressof(self._ttbr_vals),
+                                                ctypes.addressof(self._ttbr_vals) + 8)
+        self._walk_key = (0, 0)
         fw_abi = firmware_abi()
         # EL3 boot firmware: the boot-time firewall, before anything runs from DRAM.
         setup_boot_firewall(self.tzc.write, self.tzc.read, mm, fw_abi, mm.nsaid.values())
@@ -162,6 +176,7 @@ class Platform:
                                 protmem_access=self._protmem_access()),
             ta_store=tas, foreign_interrupt_pending=self.gic.ns_pending, abi=secure_abi())
         self.access.on_interrupt = self.secure_os.tzc_interrupt
+        self.devices = self._make_devices()
         self.opteed.boot(self.secure_os.entry_point)
         layout = self.memory_map.layout
         ns_dram = mm.region("ns_dram")
@@ -172,6 +187,20 @@ class Platform:
         self._enable_ns_mmu(ttbr0, ttbr1)
         self.probe_info = self.kernel.probe_optee()
         self.linux = LinuxFacade(self.kernel)
+
+    def _make_devices(self) -> dict[str, DmaMaster]:
+        """The platform's normal-world DMA masters, each with its NSAID from the platform file."""
+        mm, common = self.memory_map, {"physmem": self.physmem, "tzc": self.tzc, "bus": self.bus}
+        devices: dict[str, DmaMaster] = {}
+        for name, nsaid in mm.nsaid.items():
+            if name == "cpu":
+                continue
+            cls = DisplayController if name == "display" else TestMaster if name == "test_master" \
+                else DmaMaster
+            dev = cls(name, nsaid=nsaid, master_id=0x10 + nsaid, **common)
+            dev.on_tzc_interrupt = self.secure_os.tzc_interrupt
+            devices[name] = dev
+        return devices
 
     def _map_tzc_frame(self, view: CpuView) -> None:
         """The TZC-400 register frame, as MMIO visible to the secure world only."""
@@ -218,12 +247,24 @@ class Platform:
         TTBR0/TTBR1 are read from the CPU at each TLB miss, so whatever NS-EL1 code installs
         with ``msr`` is what translates; TCR is fixed (4 KiB granule, 48-bit VAs).
         """
-        ttbr1 = view.reg("ttbr1_el1")
+        view.read_regs(self._ttbr_ids, self._ttbr_vals, self._ttbr_ptrs)
+        ttbr0, ttbr1 = self._ttbr_vals
         if not ttbr1:
             return identity_translate(view, vaddr, access)
+        cache = self._walk_cache
+        if (ttbr0, ttbr1) != self._walk_key:
+            cache.clear()
+            self._walk_key = (ttbr0, ttbr1)
+        page = vaddr >> 12
+        hit = cache.get(page)
+        if hit is not None and hit[1] & _NEED[access]:
+            return hit
         mmu = self.ns_mmu
-        mmu.ttbr0, mmu.ttbr1 = view.reg("ttbr0_el1") & 0xFFFFFFFFF000, ttbr1 & 0xFFFFFFFFF000
-        return self._ns_mmu_policy(view, vaddr, access)
+        mmu.ttbr0, mmu.ttbr1 = ttbr0 & 0xFFFFFFFFF000, ttbr1 & 0xFFFFFFFFF000
+        result = self._ns_mmu_policy(view, vaddr, access)
+        if result is not None:
+            cache[page] = result
+        return result
 
     def _enable_ns_mmu(self, ttbr0: int, ttbr1: int) -> None:
         ns = self.ns

@@ -16,6 +16,7 @@ platform's static firewall instead: secure-only regions refuse non-secure master
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from emu.events import EventBus
 from emu.physmem import PhysMem
@@ -47,6 +48,8 @@ class DmaMaster:
         self.bus = bus or tzc.bus
         self.faults: list[ProtectionFault] = []
         self.stats = DmaStats()
+        # The TZC interrupt line: the platform wires it to the secure world's handler.
+        self.on_tzc_interrupt: Callable[[], None] | None = None
 
     def _outside_tzc_reason(self, pa: int, size: int) -> str | None:
         """None when the TZC guards this range, else '' (allowed) or the static denial."""
@@ -85,6 +88,8 @@ class DmaMaster:
                           filter=self.filter, reason=reason,
                           response=(verdict.response if verdict else TzcResponse.DECERR).value,
                           interrupt=bool(verdict and verdict.interrupt))
+        if verdict is not None and verdict.interrupt and self.on_tzc_interrupt is not None:
+            self.on_tzc_interrupt()
         raise fault
 
     def dma_read(self, pa: int, size: int) -> memoryview:
