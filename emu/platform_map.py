@@ -55,6 +55,7 @@ class MemoryMap:
     devices: Mapping[str, int] = field(default_factory=dict)
     nsaid: Mapping[str, int] = field(default_factory=dict)
     protmem_access: Mapping[str, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
+    protmem_min_size: int = 0x100000
 
     def region(self, name: str) -> Region:
         for r in self.regions:
@@ -146,8 +147,12 @@ def parse_memory_map(doc: Mapping[str, Any]) -> MemoryMap:
                 raise PlatformConfigError(f"protmem_access.{use_case}.{key}: unknown masters {unknown}")
             lists.append(tuple(nsaid[n] for n in names))
         access[use_case] = (lists[0], lists[1])
+    min_size = _int(doc.get("protmem", {"dynamic_min_size": 0x100000}), "dynamic_min_size",
+                    "protmem")
+    if min_size == 0 or min_size % PAGE_SIZE or min_size > cma_size:
+        raise PlatformConfigError("protmem.dynamic_min_size: must be a page multiple within cma")
     return MemoryMap(mm.name, mm.regions, mm.layout, mm.cma_base, mm.cma_size, tuple(carveouts),
-                     devices, nsaid, access)
+                     devices, nsaid, access, min_size)
 
 
 def load_memory_map(path: str | Path | None = None) -> MemoryMap:

@@ -111,3 +111,9 @@ class UserSpace:
                 raise LinuxError(errno.EFAULT, f"user address {va + off:#x} is not mapped")
             out.append((pa, va + off))
         return out
+
+
+def pfn_valid(kernel: Any, pa: int) -> bool:
+    """Whether ``pa`` has a struct page: it lies in the RAM the kernel was given."""
+    cfg = kernel.config
+    return cfg.ram_base <= pa < cfg.ram_base + cfg.ram_size

@@ -22,7 +22,8 @@ TAS_TOML = TA_DIR / "tas.toml"
 # The constants the assembly TAs use, read from the secure world's header copy
 # (tee_os/include: tee_syscall_numbers.h, tee_api_defines.h, utee_types.h) like a TA dev kit.
 TA_CONSTANT_PREFIXES = ("TEE_SCN_", "TEE_SUCCESS", "TEE_ERROR_", "TEE_PARAM_TYPE_",
-                        "TEE_MEMORY_ACCESS_", "UTEE_ENTRY_FUNC_", "UTEE_TIME_CAT_")
+                        "TEE_MEMORY_ACCESS_", "UTEE_ENTRY_FUNC_", "UTEE_TIME_CAT_",
+                        "TEE_CACHE", "TEE_TIMEOUT_INFINITE", "TEE_ORIGIN_")
 
 
 @functools.lru_cache(maxsize=1)

@@ -23,7 +23,8 @@ from tee_os.entry_fast import FastEntry
 from tee_os.entry_std import StdEntry
 from tee_os.msg import MsgLayout
 from tee_os.plat_protmem import TzcProtmemHook
-from tee_os.shm import ShmRegistry
+from tee_os.protmem import ProtmemManager
+from tee_os.shm import ShmError, ShmRegistry
 from tee_os.syscalls import SyscallTable, deterministic_stream
 from tee_os.ta_manager import TaManager
 from tee_os.ta_memory import PAGE, PagePool
@@ -41,6 +42,9 @@ class SecureConfig:
     seed: int = 0
     extra_caps: tuple[str, ...] = ()           # e.g. ("PROTMEM",) in later configurations
     log_sink: Callable[[str, str], None] | None = None
+    protmem: str | None = None                 # None, "static" (carveouts) or "dynamic" (lent)
+    protmem_use_cases: dict[int, int] = field(default_factory=dict)   # use case -> min size
+    protmem_carveouts: dict[int, tuple[int, int]] = field(default_factory=dict)
     tzc_base: int | None = None                # TZC-400 frame (platform device)
     sram_base: int | None = None               # trusted SRAM for the firewall routine
     protmem_access: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
@@ -87,6 +91,10 @@ class SecureOS:
             self.protmem_hook = TzcProtmemHook(self, self.config.tzc_base, self.config.sram_base,
                                                self.config.protmem_access)
         self.tzc_violations: list[dict[str, int]] = []
+        cfg = self.config
+        self.protmem = ProtmemManager(
+            self, mode=cfg.protmem, use_cases=cfg.protmem_use_cases,
+            carveouts=cfg.protmem_carveouts if cfg.protmem == "static" else {})
         self.syscalls = SyscallTable(self)
         self.runner = UserModeRunner(s_el0, physmem, bus, self.syscalls,
                                      self.abi.structs["utee_params"].size)
@@ -111,6 +119,7 @@ class SecureOS:
 
     def _gate_boot_init(self, view: CpuView) -> None:
         self.booted = True
+        self.protmem.setup_static()
         self.log_event("boot", image_base=self.image.base, threads=self.config.num_threads)
 
     def _gate_entry_fast(self, view: CpuView) -> None:
@@ -155,21 +164,32 @@ class SecureOS:
         caps = c.OPTEE_SMC_SEC_CAP_DYNAMIC_SHM | c.OPTEE_SMC_SEC_CAP_MEMREF_NULL | c.OPTEE_SMC_SEC_CAP_RPC_ARG
         for name in self.config.extra_caps:
             caps |= getattr(c, f"OPTEE_SMC_SEC_CAP_{name}")
+        if self.config.protmem == "dynamic":
+            caps |= c.OPTEE_SMC_SEC_CAP_DYNAMIC_PROTMEM
+        elif self.config.protmem == "static":
+            caps |= c.OPTEE_SMC_SEC_CAP_PROTMEM
         return caps
 
     # --- normal-world memory as the secure OS may use it --------------------------------------
-    def ns_range_ok(self, pa: int, size: int) -> bool:
+    def ns_ddr_range(self, pa: int, size: int) -> bool:
         """True when [pa, pa+size) is normal-world RAM (never secure RAM, never MMIO)."""
         if pa < 0 or size < 0 or pa + size > 1 << 64:
             return False
         region = self.memory_map.region_of(pa, max(size, 1))
         return region is not None and region.kind == "ram" and not region.secure
 
+    def ns_range_ok(self, pa: int, size: int) -> bool:
+        """Normal-world shared memory: NS DDR that is not protected (carveout or lent)."""
+        return self.ns_ddr_range(pa, size) and self.protmem.overlapping(pa, size) is None
+
     def ns_page_ok(self, pa: int) -> bool:
         return pa % PAGE == 0 and self.ns_range_ok(pa, PAGE)
 
     def check_shm_pages(self, pages: tuple[int, ...]) -> None:
-        """Hook for later protections (protected ranges may not become shared memory)."""
+        """Registered shared memory may never cover protected memory."""
+        for page in pages:
+            if self.protmem.overlapping(page, PAGE) is not None:
+                raise ShmError("TEE_ERROR_BAD_PARAMETERS", f"page {page:#x} is protected memory")
 
     def read_ns(self, pa: int, size: int) -> bytes:
         return self.physmem.read(pa, size)

@@ -29,6 +29,9 @@ class FastEntry:
             c.OPTEE_SMC_ENABLE_SHM_CACHE: self.enable_shm_cache,
             c.OPTEE_SMC_GET_THREAD_COUNT: self.get_thread_count,
         }
+        if sos.config.protmem == "static":
+            # Only with static protected memory and no dynamic protected memory (entry_fast.c).
+            self.handlers[c.OPTEE_SMC_GET_PROTMEM_CONFIG] = self.get_protmem_config
         self.unknown: Result = (c.OPTEE_SMC_RETURN_UNKNOWN_FUNCTION, 0, 0, 0)
         self._uid = (c.OPTEE_MSG_UID_0, c.OPTEE_MSG_UID_1, c.OPTEE_MSG_UID_2, c.OPTEE_MSG_UID_3)
         self._os_uuid = (c.OPTEE_MSG_OS_OPTEE_UUID_0, c.OPTEE_MSG_OS_OPTEE_UUID_1,
@@ -76,6 +79,19 @@ class FastEntry:
             return (c.OPTEE_SMC_RETURN_EBUSY, 0, 0, 0)
         self.sos.shm_cache_enabled = True
         return (c.OPTEE_SMC_RETURN_OK, 0, 0, 0)
+
+    def get_protmem_config(self, a: Regs) -> Result:
+        """a0 = OK, a1 = carveout base, a2 = size, a3 = PA width; ENOTAVAIL without carveout.
+
+        tzemu extension: a1 selects the use case's carveout (0, as the kernel passes, means
+        secure-video), so a platform can offer one static pool per use case.
+        """
+        c = self.c
+        use_case = (a[1] & 0xFFFFFFFF) or c.OPTEE_MSG_PROTMEM_SECURE_VIDEO_PLAY
+        cfg = self.sos.protmem.static_config(use_case)
+        if cfg is None:
+            return (c.OPTEE_SMC_RETURN_ENOTAVAIL, 0, 0, 0)
+        return (c.OPTEE_SMC_RETURN_OK, cfg[0], cfg[1], 64)
 
     def get_thread_count(self, a: Regs) -> Result:
         return (self.c.OPTEE_SMC_RETURN_OK, len(self.sos.std.threads), 0, 0)

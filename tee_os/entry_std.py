@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Generator
 
 from tee_os.mobj import Mobj, MobjError, contiguous_mobj
 from tee_os.msg import MsgArg, MsgParam
+from tee_os.protmem import ProtmemError
 from tee_os.rpc import (RpcAllocPayload, RpcCmd, RpcCmdReply, RpcForeignIntr, RpcFreePayload,
                         RpcPayload)
 from tee_os.shm import ShmError, read_page_list
@@ -59,6 +60,9 @@ class StdEntry:
             c.OPTEE_MSG_CMD_CANCEL: self.cmd_cancel,
             c.OPTEE_MSG_CMD_REGISTER_SHM: self.cmd_register_shm,
             c.OPTEE_MSG_CMD_UNREGISTER_SHM: self.cmd_unregister_shm,
+            c.OPTEE_MSG_CMD_GET_PROTMEM_CONFIG: self.cmd_get_protmem_config,
+            c.OPTEE_MSG_CMD_LEND_PROTMEM: self.cmd_lend_protmem,
+            c.OPTEE_MSG_CMD_RECLAIM_PROTMEM: self.cmd_reclaim_protmem,
         }
         self.rpc_prefix = c.OPTEE_SMC_RETURN_RPC_PREFIX
 
@@ -238,9 +242,13 @@ class StdEntry:
                 out.append(TaParam(t, p.a & 0xFFFFFFFF, p.b & 0xFFFFFFFF))
             elif c.OPTEE_MSG_ATTR_TYPE_TMEM_INPUT <= t <= c.OPTEE_MSG_ATTR_TYPE_TMEM_INOUT:
                 ta_type = c.TEE_PARAM_TYPE_MEMREF_INPUT + (t - c.OPTEE_MSG_ATTR_TYPE_TMEM_INPUT)
-                out.append(TaParam(ta_type, mobj=self._tmem_mobj(p), offset=0, size=p.b))
+                mobj, offset = self._tmem_mobj(p)
+                out.append(TaParam(ta_type, mobj=mobj, offset=offset, size=p.b))
             elif c.OPTEE_MSG_ATTR_TYPE_RMEM_INPUT <= t <= c.OPTEE_MSG_ATTR_TYPE_RMEM_INOUT:
                 mobj = sos.shm.lookup(p.c)
+                if mobj is None:          # the cookie lookup falls back to lent protected memory
+                    lent = sos.protmem.by_cookie(p.c)
+                    mobj = lent.mobj if lent is not None and not lent.releasing else None
                 if mobj is None:
                     raise _BadParam(f"RMEM cookie {p.c:#x} is not registered shared memory")
                 try:
@@ -253,21 +261,27 @@ class StdEntry:
                 raise _BadParam(f"parameter type {t:#x} unknown")
         return out
 
-    def _tmem_mobj(self, p: MsgParam) -> Mobj | None:
+    def _tmem_mobj(self, p: MsgParam) -> tuple[Mobj | None, int]:
+        """(memory object, offset in it) for a TMEM: NS memory, or a protected range."""
         c, sos = self.c, self.sos
         if p.a == 0:
             if p.b:
                 raise _BadParam("NULL TMEM with a non-zero size")
-            return None
+            return None, 0
         if p.attr & c.OPTEE_MSG_ATTR_NONCONTIG:
             try:
                 off, pages = read_page_list(sos.physmem, p.a, p.b, sos.ns_page_ok)
             except ShmError as exc:
                 raise _BadParam(str(exc)) from None
-            return Mobj("tmem", pages, off, p.b)
+            return Mobj("tmem", pages, off, p.b), 0
+        if p.a + p.b > 1 << 64:
+            raise _BadParam(f"TMEM {p.a:#x}+{p.b:#x} wraps")
+        region = sos.protmem.find(p.a, p.b)
+        if region is not None and not region.releasing:
+            return region.mobj, p.a - region.base       # SDP memory by physical address
         if not sos.ns_range_ok(p.a, p.b):
             raise _BadParam(f"TMEM {p.a:#x}+{p.b:#x} is not normal-world memory")
-        return contiguous_mobj("tmem", p.a, p.b)
+        return contiguous_mobj("tmem", p.a, p.b), 0
 
     def _update_params(self, msg_params: list[MsgParam], ta_params: list[TaParam]) -> None:
         c = self.c
@@ -336,6 +350,65 @@ class StdEntry:
             sos.log_event("register_shm_refused", detail=str(exc))
             return self._fail(arg, getattr(c, exc.code_name))
         arg.ret, arg.ret_origin = c.TEE_SUCCESS, c.TEE_ORIGIN_TEE
+
+    # --- protected memory --------------------------------------------------------------------
+    def cmd_get_protmem_config(self, arg: MsgArg) -> Generator:
+        """p0 VALUE_INOUT {a = use case} -> {min size, alignment, PA width}; p1 memref OUTPUT
+        for the attribute array (the SMC ABI returns none: p1 is left as it came)."""
+        c, pm = self.c, self.sos.protmem
+        yield from ()
+        arg.ret_origin = c.TEE_ORIGIN_TEE
+        mask = c.OPTEE_MSG_ATTR_TYPE_MASK
+        outs = (c.OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT, c.OPTEE_MSG_ATTR_TYPE_RMEM_OUTPUT)
+        if (arg.num_params != 2 or arg.params[0].attr != c.OPTEE_MSG_ATTR_TYPE_VALUE_INOUT
+                or arg.params[1].attr & mask not in outs or arg.params[0].a >= 0x7FFFFFFF):
+            arg.ret = c.TEE_ERROR_BAD_PARAMETERS
+            return
+        try:
+            min_size, align = pm.config(arg.params[0].a)
+        except ProtmemError as exc:
+            self.sos.log_event("protmem_config_refused", detail=str(exc))
+            arg.ret = getattr(c, exc.code_name)
+            return
+        p0 = arg.params[0]
+        p0.a, p0.b, p0.c = min_size, align, 64
+        arg.ret = c.TEE_SUCCESS
+
+    def cmd_lend_protmem(self, arg: MsgArg) -> Generator:
+        """p0 VALUE_INPUT {a = use case}, p1 TMEM_INPUT {PA, size, cookie}. Refusals set only
+        ``ret`` (BAD_PARAMETERS): OP-TEE leaves ret_origin as the normal world wrote it."""
+        c, sos = self.c, self.sos
+        yield from ()
+        if (arg.num_params != 2 or arg.params[0].attr != c.OPTEE_MSG_ATTR_TYPE_VALUE_INPUT
+                or arg.params[1].attr != c.OPTEE_MSG_ATTR_TYPE_TMEM_INPUT):
+            arg.ret = c.TEE_ERROR_BAD_PARAMETERS
+            return
+        use_case, p1 = arg.params[0].a, arg.params[1]
+        try:
+            sos.protmem.lend(use_case, p1.a, p1.b, p1.c)
+        except ProtmemError as exc:
+            sos.log_event("protmem_lend_refused", detail=str(exc), pa=p1.a, size=p1.b)
+            arg.ret = getattr(c, exc.code_name)
+            return
+        arg.ret = c.TEE_SUCCESS
+
+    def cmd_reclaim_protmem(self, arg: MsgArg) -> Generator:
+        """1 param carrying the cookie: RMEM_INPUT (rmem.shm_ref, what Linux sends) or
+        VALUE_INPUT (value.a, what the header comment documents)."""
+        c, sos = self.c, self.sos
+        yield from ()
+        if arg.num_params != 1 or arg.params[0].attr not in (c.OPTEE_MSG_ATTR_TYPE_RMEM_INPUT,
+                                                              c.OPTEE_MSG_ATTR_TYPE_VALUE_INPUT):
+            return self._fail(arg, c.TEE_ERROR_BAD_PARAMETERS)
+        p = arg.params[0]
+        cookie = p.c if p.attr == c.OPTEE_MSG_ATTR_TYPE_RMEM_INPUT else p.a
+        try:
+            sos.protmem.reclaim(cookie)
+        except ProtmemError as exc:
+            sos.log_event("protmem_reclaim_refused", detail=str(exc), cookie=cookie)
+            arg.ret = getattr(c, exc.code_name)
+            return
+        arg.ret = c.TEE_SUCCESS
 
     def cmd_unregister_shm(self, arg: MsgArg) -> Generator:
         c, sos = self.c, self.sos

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from tee_os.msg import MsgParam
 from tee_os.rpc import RpcCmd, RpcCmdReply
 from tee_os.ta_memory import AccessDenied
-from tee_os.user_ta import NeedsRpc, TaExit, UserModeRunner
+from tee_os.user_ta import NeedsCall, NeedsRpc, TaExit, TaParam, UserModeRunner
 
 if TYPE_CHECKING:
     from tee_os.core import SecureOS
@@ -45,6 +45,9 @@ class SyscallTable:
             c.TEE_SCN_GET_TIME: self.sys_get_time,
             c.TEE_SCN_CRYP_RANDOM_NUMBER_GENERATE: self.sys_random,
             c.TEE_SCN_CACHE_OPERATION: self.sys_cache_operation,
+            c.TEE_SCN_OPEN_TA_SESSION: self.sys_open_ta_session,
+            c.TEE_SCN_CLOSE_TA_SESSION: self.sys_close_ta_session,
+            c.TEE_SCN_INVOKE_TA_COMMAND: self.sys_invoke_ta_command,
         }
         self._rng_counter = 0
 
@@ -204,6 +207,112 @@ class SyscallTable:
             elif buf or have < len(data):
                 result = c.TEE_ERROR_SHORT_BUFFER
         return result
+
+    # --- TA-to-TA and TA-to-PTA sessions (tee_svc_copy_param) --------------------------------
+    def _callee_params(self, runner: UserModeRunner, up: int) -> list[TaParam] | int:
+        """The caller's utee_params turned into the callee's params, or a TEE error."""
+        c = self.c
+        size = runner.params_size
+        if self.check_access(runner, c.TEE_MEMORY_ACCESS_READ | c.TEE_MEMORY_ACCESS_WRITE
+                             | c.TEE_MEMORY_ACCESS_ANY_OWNER, up, size) != c.TEE_SUCCESS:
+            return c.TEE_ERROR_ACCESS_DENIED
+        types, *vals = struct.unpack("<9Q", runner.read_ta(up, size)[:72])
+        space = runner.current.space
+        out: list[TaParam] = []
+        for i in range(c.TEE_NUM_PARAMS):
+            t = (types >> (4 * i)) & 0xF
+            a, b = vals[2 * i], vals[2 * i + 1]
+            if t in (c.TEE_PARAM_TYPE_VALUE_INPUT, c.TEE_PARAM_TYPE_VALUE_INOUT):
+                out.append(TaParam(t, a & 0xFFFFFFFF, b & 0xFFFFFFFF))
+            elif t in (c.TEE_PARAM_TYPE_NONE, c.TEE_PARAM_TYPE_VALUE_OUTPUT):
+                out.append(TaParam(t))
+            elif t in (c.TEE_PARAM_TYPE_MEMREF_INPUT, c.TEE_PARAM_TYPE_MEMREF_OUTPUT,
+                       c.TEE_PARAM_TYPE_MEMREF_INOUT):
+                if b == 0:
+                    out.append(TaParam(t, va=0, size=0))
+                    continue
+                if a == 0:
+                    return c.TEE_ERROR_BAD_PARAMETERS
+                flags = c.TEE_MEMORY_ACCESS_READ | c.TEE_MEMORY_ACCESS_ANY_OWNER
+                if t != c.TEE_PARAM_TYPE_MEMREF_INPUT:
+                    flags |= c.TEE_MEMORY_ACCESS_WRITE
+                if self.check_access(runner, flags, a, b) != c.TEE_SUCCESS:
+                    return c.TEE_ERROR_ACCESS_DENIED
+                maps = space.pages_in(a, b)
+                if all(m.private for m in maps):
+                    return c.TEE_ERROR_BAD_PARAMETERS       # a TA may not pass its private memory
+                found = space.param_object(a, b)
+                if found is None:
+                    return c.TEE_ERROR_BAD_PARAMETERS
+                out.append(TaParam(t, mobj=found[0], offset=found[1], size=b, va=a))
+            else:
+                return c.TEE_ERROR_BAD_PARAMETERS
+        return out
+
+    def _params_back(self, runner: UserModeRunner, up: int, params: list[TaParam]) -> None:
+        c = self.c
+        for i, p in enumerate(params):
+            off = up + 8 + 16 * i
+            if p.type in (c.TEE_PARAM_TYPE_VALUE_OUTPUT, c.TEE_PARAM_TYPE_VALUE_INOUT):
+                runner.write_ta(off, struct.pack("<QQ", p.a, p.b))
+            elif p.type in (c.TEE_PARAM_TYPE_MEMREF_OUTPUT, c.TEE_PARAM_TYPE_MEMREF_INOUT):
+                runner.write_ta(off + 8, struct.pack("<Q", p.size))
+
+    def _ret_orig(self, runner: UserModeRunner, ptr: int, origin: int) -> None:
+        if ptr:
+            runner.write_ta(ptr, struct.pack("<I", origin))
+
+    def sys_open_ta_session(self, runner: UserModeRunner, a: tuple[int, ...]) -> Any:
+        c = self.c
+        dest, up, sess_ptr, orig_ptr = a[0], a[2], a[3], a[4]
+        self._ret_orig(runner, orig_ptr, c.TEE_ORIGIN_TEE)
+        private = c.TEE_MEMORY_ACCESS_READ | c.TEE_MEMORY_ACCESS_WRITE
+        if (self.check_access(runner, c.TEE_MEMORY_ACCESS_READ, dest, 16) != c.TEE_SUCCESS
+                or self.check_access(runner, private, sess_ptr, 4) != c.TEE_SUCCESS):
+            return c.TEE_ERROR_ACCESS_DENIED
+        import uuid as uuidlib
+        target = uuidlib.UUID(bytes_le=runner.read_ta(dest, 16))
+        params = self._callee_params(runner, up)
+        if isinstance(params, int):
+            return params
+        caller = runner.current
+
+        def finish(result: tuple[int, int, int]) -> int:
+            ret, origin, sid = result
+            runner.write_ta(sess_ptr, struct.pack("<I", sid if ret == c.TEE_SUCCESS else 0))
+            self._ret_orig(runner, orig_ptr, origin)
+            self._params_back(runner, up, params)
+            return ret
+        call = self.sos.ta_manager.open_session(target, c.TEE_LOGIN_TRUSTED_APP,
+                                                caller.uuid.bytes, params, caller=caller)
+        return NeedsCall(call, finish)
+
+    def _own_session(self, runner: UserModeRunner, sid: int):
+        s = self.sos.ta_manager.sessions.get(sid)
+        return s if s is not None and s.caller is runner.current else None
+
+    def sys_invoke_ta_command(self, runner: UserModeRunner, a: tuple[int, ...]) -> Any:
+        c = self.c
+        sid, cmd, up, orig_ptr = a[0] & 0xFFFFFFFF, a[2] & 0xFFFFFFFF, a[3], a[4]
+        self._ret_orig(runner, orig_ptr, c.TEE_ORIGIN_TEE)
+        if self._own_session(runner, sid) is None:
+            return c.TEE_ERROR_BAD_PARAMETERS
+        params = self._callee_params(runner, up)
+        if isinstance(params, int):
+            return params
+
+        def finish(result: tuple[int, int]) -> int:
+            ret, origin = result
+            self._ret_orig(runner, orig_ptr, origin)
+            self._params_back(runner, up, params)
+            return ret
+        return NeedsCall(self.sos.ta_manager.invoke(sid, cmd, params), finish)
+
+    def sys_close_ta_session(self, runner: UserModeRunner, a: tuple[int, ...]) -> Any:
+        sid = a[0] & 0xFFFFFFFF
+        if self._own_session(runner, sid) is None:
+            return self.c.TEE_ERROR_BAD_PARAMETERS
+        return NeedsCall(self.sos.ta_manager.close_session(sid), lambda result: result[0])
 
     # --- cache maintenance -------------------------------------------------------------------
     def sys_cache_operation(self, runner: UserModeRunner, a: tuple[int, ...]) -> int:

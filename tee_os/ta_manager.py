@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import uuid as uuidlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generator
+from typing import TYPE_CHECKING, Any, Callable, Generator
 
 from tee_os.mobj import MobjError
 from tee_os.msg import MsgParam
+from tee_os.pta import PSEUDO_TAS, PseudoTa, PtaBuffer
 from tee_os.rpc import RpcAllocPayload, RpcCmd, RpcCmdReply, RpcFreePayload, RpcPayload
 from tee_os.ta_loader import TaImage, TaLoadError, load_ta_elf
-from tee_os.ta_memory import OutOfMemory
+from tee_os.ta_memory import AccessDenied, OutOfMemory
 from tee_os.user_ta import TaExit, TaInstance, TaParam, destroy_instance, load_instance
 
 if TYPE_CHECKING:
@@ -30,12 +31,14 @@ Result = tuple[int, int]      # (TEE result, origin)
 @dataclass
 class Session:
     id: int
-    instance: TaInstance
+    instance: TaInstance | None          # None for a pseudo-TA session
     login: int
     client_uuid: bytes
     cancel_requested: bool = False
     cancel_masked: bool = True
     cancel_id: int = 0
+    pta: PseudoTa | None = None
+    caller: TaInstance | None = None     # the TA that opened it (TA-to-TA / TA-to-PTA)
 
 
 class TaManager:
@@ -47,6 +50,7 @@ class TaManager:
         self.sessions: dict[int, Session] = {}
         self._next_session = 1
         self.loaded_from_ree: dict[uuidlib.UUID, str] = {}
+        self.ptas: dict[uuidlib.UUID, PseudoTa] = {cls.uuid: cls(sos) for cls in PSEUDO_TAS}
 
     # --- images ----------------------------------------------------------------------------
     def add_image(self, name: str, elf: bytes) -> TaImage:
@@ -111,7 +115,17 @@ class TaManager:
     def _release_if_idle(self, inst: TaInstance) -> None:
         keep = inst.flags & self.c.TA_FLAG_SINGLE_INSTANCE and inst.flags & self.c.TA_FLAG_INSTANCE_KEEP_ALIVE
         if not inst.sessions and (not keep or inst.dead):
+            # Sessions this instance opened to other TAs/PTAs die with it.
+            for sid in [s.id for s in self.sessions.values() if s.caller is inst]:
+                self._drop_session(sid)
             self._destroy(inst)
+
+    def _drop_session(self, sid: int) -> None:
+        """Forget a session whose caller is gone, without entering the callee."""
+        session = self.sessions.pop(sid, None)
+        if session is not None and session.instance is not None:
+            session.instance.sessions.discard(sid)
+            self._release_if_idle(session.instance)
 
     # --- entering the TA ----------------------------------------------------------------------
     def _map_params(self, inst: TaInstance, params: list[TaParam]) -> None:
@@ -119,8 +133,22 @@ class TaManager:
             if p.type in (5, 6, 7) and p.mobj is not None and p.size:
                 off, pages = p.mobj.pages_for(p.offset, p.size)
                 p.va, _ = inst.space.map_param(off, pages, p.type != 5, p.mobj.secure)
+                inst.space.param_objects.append((p.va, p.size, p.mobj, p.offset))
+                p.mobj.refs += 1
             elif p.type in (5, 6, 7):
                 p.va = 0
+
+    def _unref_params(self, params: list[TaParam]) -> None:
+        for p in params:
+            if p.type in (5, 6, 7) and p.mobj is not None and p.size and p.va:
+                p.mobj.refs -= 1
+
+    def sdp_refused(self, inst: TaInstance, params: list[TaParam]) -> bool:
+        """An SDP (secure) memref of non-zero size reaches only a SECURE_DATA_PATH TA."""
+        if inst.flags & self.c.TA_FLAG_SECURE_DATA_PATH:
+            return False
+        return any(p.type in (5, 6, 7) and p.size and p.mobj is not None and p.mobj.secure
+                   for p in params)
 
     def _enter(self, session: Session, func: int, cmd: int,
                params: list[TaParam]) -> Generator[Any, Any, Result]:
@@ -130,9 +158,13 @@ class TaManager:
             return c.TEE_ERROR_TARGET_DEAD, c.TEE_ORIGIN_TEE
         if getattr(inst, "busy", False):
             return c.TEE_ERROR_BUSY, c.TEE_ORIGIN_TEE
+        if self.sdp_refused(inst, params):
+            self.sos.log_event("sdp_refused", ta=inst.name)
+            return c.TEE_ERROR_BAD_PARAMETERS, c.TEE_ORIGIN_TEE
         try:
             self._map_params(inst, params)
         except MobjError:
+            self._unref_params(params)
             inst.space.unmap_params()
             return c.TEE_ERROR_BAD_PARAMETERS, c.TEE_ORIGIN_TEE
         inst.busy = True
@@ -140,6 +172,7 @@ class TaManager:
             ex: TaExit = yield from self.sos.runner.enter(inst, func, session.id, cmd, params)
         finally:
             inst.busy = False
+            self._unref_params(params)
         if ex.kind == "return":
             return ex.value, c.TEE_ORIGIN_TRUSTED_APP
         inst.dead = True
@@ -147,10 +180,49 @@ class TaManager:
         return c.TEE_ERROR_TARGET_DEAD, c.TEE_ORIGIN_TEE
 
     # --- the three entry points ------------------------------------------------------------------
+    def _new_session_id(self) -> int:
+        sid = self._next_session
+        self._next_session += 1
+        return sid
+
+    def _pta_buffer(self, session: Session) -> Callable[[TaParam], PtaBuffer]:
+        """How the PTA reaches a memref: the caller TA's mapping, or the memory object."""
+        caller = session.caller
+        if caller is not None:
+            def from_ta(p: TaParam) -> PtaBuffer:
+                maps = caller.space.pages_in(p.va, max(p.size, 1))
+                return PtaBuffer(caller.space.resolve(p.va, p.size, write=False),
+                                 all(m is not None and m.secure for m in maps), p.size)
+            return from_ta
+        return lambda p: PtaBuffer(p.mobj.pa_ranges(p.offset, p.size) if p.mobj else [],
+                                   bool(p.mobj and p.mobj.secure), p.size)
+
+    def _pta_call(self, session: Session, cmd: int, params: list[TaParam]) -> Result:
+        c = self.c
+        if session.caller is None and any(p.type in (5, 6, 7) and p.size and p.mobj is not None
+                                          and p.mobj.secure for p in params):
+            self.sos.log_event("pta_sdp_refused", pta=session.pta.name)
+            return c.TEE_ERROR_BAD_PARAMETERS, c.TEE_ORIGIN_TEE
+        try:
+            ret = session.pta.invoke(cmd, params, self._pta_buffer(session))
+        except (MobjError, AccessDenied):
+            return c.TEE_ERROR_BAD_PARAMETERS, c.TEE_ORIGIN_TEE
+        return ret, c.TEE_ORIGIN_TRUSTED_APP
+
     def open_session(self, uuid: uuidlib.UUID, login: int, client_uuid: bytes,
-                     params: list[TaParam]) -> Generator[Any, Any, tuple[int, int, int]]:
+                     params: list[TaParam], caller: TaInstance | None = None
+                     ) -> Generator[Any, Any, tuple[int, int, int]]:
         """Returns (result, origin, session id or 0)."""
         c = self.c
+        pta = self.ptas.get(uuid)
+        if pta is not None:
+            session = Session(self._new_session_id(), None, login, client_uuid, pta=pta,
+                              caller=caller)
+            if caller is None and any(p.type in (5, 6, 7) and p.size and p.mobj is not None
+                                      and p.mobj.secure for p in params):
+                return c.TEE_ERROR_BAD_PARAMETERS, c.TEE_ORIGIN_TEE, 0
+            self.sessions[session.id] = session
+            return c.TEE_SUCCESS, c.TEE_ORIGIN_TEE, session.id
         image = self.images.get(uuid)
         try:
             if image is None:
@@ -165,9 +237,8 @@ class TaManager:
             return c.TEE_ERROR_OUT_OF_MEMORY, c.TEE_ORIGIN_TEE, 0
         except _Refused as ref:
             return ref.code, c.TEE_ORIGIN_TEE, 0
-        sid = self._next_session
-        self._next_session += 1
-        session = Session(sid, inst, login, client_uuid)
+        sid = self._new_session_id()
+        session = Session(sid, inst, login, client_uuid, caller=caller)
         self.sessions[sid] = session
         inst.sessions.add(sid)
         ret, origin = yield from self._enter(session, c.UTEE_ENTRY_FUNC_OPEN_SESSION, 0, params)
@@ -185,6 +256,8 @@ class TaManager:
         if session is None:
             return c.TEE_ERROR_BAD_PARAMETERS, c.TEE_ORIGIN_TEE
         session.cancel_id, session.cancel_requested = cancel_id, False
+        if session.pta is not None:
+            return self._pta_call(session, cmd, params)
         return (yield from self._enter(session, c.UTEE_ENTRY_FUNC_INVOKE_COMMAND, cmd, params))
 
     def close_session(self, sid: int) -> Generator[Any, Any, Result]:
@@ -192,6 +265,9 @@ class TaManager:
         session = self.sessions.get(sid)
         if session is None:
             return c.TEE_ERROR_BAD_PARAMETERS, c.TEE_ORIGIN_TEE
+        if session.pta is not None:
+            del self.sessions[sid]
+            return c.TEE_SUCCESS, c.TEE_ORIGIN_TEE
         inst = session.instance
         if not inst.dead:
             yield from self._enter(session, c.UTEE_ENTRY_FUNC_CLOSE_SESSION, 0, [])

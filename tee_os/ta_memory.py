@@ -76,6 +76,9 @@ class TaAddressSpace:
     def __init__(self) -> None:
         self.pages: dict[int, Mapping] = {}
         self.next_param_va = TA_PARAM_BASE
+        # (va, size, mobj, offset) of each memref mapped for the current entry: how the core
+        # turns a TA's VA back into the original memory object (TA-to-TA calls).
+        self.param_objects: list[tuple] = []
 
     def map_range(self, va: int, pa: int, size: int, prot: int, *, secure: bool,
                   private: bool) -> None:
@@ -105,6 +108,14 @@ class TaAddressSpace:
         for va in [v for v in self.pages if v >= TA_PARAM_BASE]:
             del self.pages[va]
         self.next_param_va = TA_PARAM_BASE
+        self.param_objects.clear()
+
+    def param_object(self, va: int, size: int) -> tuple | None:
+        """(mobj, offset) behind a TA VA range inside one of this entry's memref mappings."""
+        for pva, psize, mobj, offset in self.param_objects:
+            if pva <= va and va + size <= pva + psize:
+                return mobj, offset + (va - pva)
+        return None
 
     def translate(self, view: CpuView, va: int, access: int) -> tuple[int, int] | None:
         m = self.pages.get(va & ~(PAGE - 1))

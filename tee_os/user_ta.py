@@ -51,6 +51,14 @@ class NeedsRpc:
 
 
 @dataclass
+class NeedsCall:
+    """A syscall that runs another session's entry (TA-to-TA): ``call`` is that generator."""
+
+    call: Any
+    finish: Callable[[Any], int]
+
+
+@dataclass
 class TaInstance:
     image: TaImage
     space: TaAddressSpace
@@ -159,7 +167,7 @@ class UserModeRunner:
                 result = self.syscall(self, nr, args)
             except AccessDenied as exc:
                 result = TaExit("panic", 0, f"bad pointer in syscall {nr}: {exc}")
-            if isinstance(result, (TaExit, NeedsRpc)):
+            if isinstance(result, (TaExit, NeedsRpc, NeedsCall)):
                 self._exit = result
                 view.stop()
             else:
@@ -220,9 +228,12 @@ class UserModeRunner:
                          ta=inst.name)
                 self._exit = TaExit("fault", 0, f"{fault.kind} at {fault.pc:#x}: {fault.detail}")
             ex = self._exit
-            if isinstance(ex, NeedsRpc):
+            if isinstance(ex, (NeedsRpc, NeedsCall)):
                 ctx = view.context_save()
-                reply = yield ex.request
+                if isinstance(ex, NeedsRpc):
+                    reply = yield ex.request
+                else:          # another TA runs on this view meanwhile (it saves its own)
+                    reply = yield from ex.call
                 self.current, self.params, self.session_id = inst, params, session_id
                 view.translate = inst.space.translate
                 view.flush_tlb()

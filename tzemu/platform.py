@@ -38,6 +38,7 @@ from linux_side.kernel import Kernel, KernelConfig
 from linux_side.teec import Context as TeecContext
 from tee_os.core import SecureConfig, SecureOS
 
+USE_CASES = ("secure-video", "trusted-ui", "secure-video-record")
 SCRATCH_OFFSET = 0x10000          # platform's own NS scratch page(s) after the stubs
 SCRATCH_SIZE = 0x10000
 
@@ -55,6 +56,8 @@ class BootOptions:
     ta_dirs: Sequence[str | Path] = ()
     record_events: int = 0
     extra_tas: dict[uuidlib.UUID, tuple[str, bytes]] = field(default_factory=dict)
+    protmem: str | None = None          # None, "static" (carveouts) or "dynamic" (CMA lending)
+    protmem_use_cases: Sequence[str] = ("secure-video",)
 
 
 class NsConduit:
@@ -123,6 +126,12 @@ class Platform:
             raise PlatformError(f"ABI {options.abi!r} is not available (supported: smc)")
         if options.threads < 1 or options.threads > 64:
             raise PlatformError("threads must be between 1 and 64")
+        if options.protmem not in (None, "static", "dynamic"):
+            raise PlatformError(f"protmem must be 'static' or 'dynamic', not {options.protmem!r}")
+        unknown = set(options.protmem_use_cases) - set(USE_CASES)
+        if unknown:
+            raise PlatformError(f"unknown protected-memory use cases {sorted(unknown)} "
+                                f"(known: {', '.join(USE_CASES)})")
         self.options = options
         self.memory_map: MemoryMap = load_memory_map(options.platform_file)
         self.physmem = PhysMem(self.memory_map)
@@ -171,6 +180,7 @@ class Platform:
             s_el1=self.views[World.S_EL1], s_el0=self.views[World.S_EL0], physmem=self.physmem,
             memory_map=self.memory_map, bus=self.bus,
             config=SecureConfig(num_threads=options.threads, seed=options.seed,
+                                **self._protmem_config(),
                                 tzc_base=self.tzc_base,
                                 sram_base=mm.layout["tee_os_sram_base"],
                                 protmem_access=self._protmem_access()),
@@ -210,12 +220,31 @@ class Platform:
                          lambda uc, off, size, value, ud: tzc.write(off, size, value, world="S-EL1"),
                          None)
 
-    def _protmem_access(self) -> dict[int, tuple[tuple[int, ...], tuple[int, ...]]]:
+    def use_case_id(self, name: str) -> int:
         c = secure_abi().c
-        ids = {"secure-video": c.OPTEE_MSG_PROTMEM_SECURE_VIDEO_PLAY,
-               "trusted-ui": c.OPTEE_MSG_PROTMEM_TRUSTED_UI,
-               "secure-video-record": c.OPTEE_MSG_PROTMEM_SECURE_VIDEO_RECORD}
-        return {ids[name]: rw for name, rw in self.memory_map.protmem_access.items() if name in ids}
+        return {"secure-video": c.OPTEE_MSG_PROTMEM_SECURE_VIDEO_PLAY,
+                "trusted-ui": c.OPTEE_MSG_PROTMEM_TRUSTED_UI,
+                "secure-video-record": c.OPTEE_MSG_PROTMEM_SECURE_VIDEO_RECORD}[name]
+
+    def _protmem_access(self) -> dict[int, tuple[tuple[int, ...], tuple[int, ...]]]:
+        return {self.use_case_id(name): rw for name, rw in self.memory_map.protmem_access.items()
+                if name in USE_CASES}
+
+    def _protmem_config(self) -> dict[str, Any]:
+        """The secure OS's protected-memory platform configuration for the chosen mode."""
+        o, mm = self.options, self.memory_map
+        names = list(dict.fromkeys(o.protmem_use_cases))
+        carveouts = {}
+        if o.protmem == "static":
+            for name in names:
+                cv = mm.carveout(name)
+                if cv is None:
+                    raise PlatformError(f"the platform has no static carveout for {name}")
+                carveouts[self.use_case_id(name)] = (cv.base, cv.size)
+        return {"protmem": o.protmem,
+                "protmem_use_cases": {self.use_case_id(n): mm.protmem_min_size for n in names}
+                if o.protmem == "dynamic" else {},
+                "protmem_carveouts": carveouts}
 
     # --- NS-EL1 code ---------------------------------------------------------------------------
     def _load_ns_stubs(self) -> Program:

@@ -11,7 +11,7 @@ import lief
 import pytest
 
 from emu.asm import assemble
-from ta.build import builtin_tas, main as build_main
+from ta.build import load_manifest, builtin_tas, main as build_main
 from ta.elf_builder import ElfBuildError, build_ta_elf, sysv_hash
 
 ECHO_UUID = uuid.UUID("7a1f0c8e-3d4b-4c6a-9e2f-5b8d1c0e7f31")
@@ -201,15 +201,19 @@ def test_builtin_tas_manifest_and_cache() -> None:
     tas = builtin_tas()
     assert tas is builtin_tas()
     assert tas[ECHO_UUID][0] == "echo" and tas[ECHO_MULTI_UUID][0] == "echo_multi"
+    manifest = {uuid.UUID(e["uuid"]): e for e in load_manifest()}
+    assert set(tas) == set(manifest)
     for ta_uuid, (_name, elf) in tas.items():
         b = _parse(elf)
+        entry = manifest[ta_uuid]
         head = bytes(b.get_content_from_virtual_address(b.get_dynamic_symbol("ta_head").value,
                                                         32))
         assert uuid.UUID(bytes_le=head[:16]) == ta_uuid
-        flags = struct.unpack_from("<I", head, 20)[0]
-        assert flags == (0x0C if ta_uuid == ECHO_UUID else 0)
-        assert struct.unpack_from("<I", head, 16)[0] == 0x2000
-        assert _section(b, ".rela.dyn").size == 24
+        assert struct.unpack_from("<I", head, 20)[0] == entry["flags"]
+        assert struct.unpack_from("<I", head, 16)[0] == entry["stack_size"]
+        relocs = len(entry.get("relative_relocs_labels", []))
+        if relocs:
+            assert _section(b, ".rela.dyn").size == 24 * relocs
 
 
 def test_build_main_writes_files(tmp_path) -> None:

@@ -46,6 +46,11 @@
 #define _IOWR(type, nr, argtype) \
 	_IOC(_IOC_READ | _IOC_WRITE, (type), (nr), (_IOC_TYPECHECK(argtype)))
 
+/* Direction bits already in place, as drivers test them against a request. */
+#define IOC_IN		(_IOC_WRITE << _IOC_DIRSHIFT)
+#define IOC_OUT		(_IOC_READ << _IOC_DIRSHIFT)
+#define IOC_INOUT	((_IOC_WRITE | _IOC_READ) << _IOC_DIRSHIFT)
+
 /* Field extractors for a request number. */
 #define _IOC_DIR(req)	(((req) >> _IOC_DIRSHIFT) & _IOC_DIRMASK)
 #define _IOC_TYPE(req)	(((req) >> _IOC_TYPESHIFT) & _IOC_TYPEMASK)

@@ -147,7 +147,11 @@
 #define OPTEE_SMC_CALL_WITH_REGD_ARG \
 	OPTEE_SMC_STD_CALL_VAL(OPTEE_SMC_FUNCID_CALL_WITH_REGD_ARG)
 
-/* Static protected carveout: a1 = PA, a2 = size, a3 = PA width */
+/*
+ * Static protected carveout: a1 = PA, a2 = size, a3 = PA width.
+ * Input a1: Linux v6.18 passes 0.  tzemu extension: a1 = the use case whose
+ * carveout is wanted (1..3); 0 keeps meaning secure-video, as in the kernel.
+ */
 #define OPTEE_SMC_FUNCID_GET_PROTMEM_CONFIG	20
 #define OPTEE_SMC_GET_PROTMEM_CONFIG \
 	OPTEE_SMC_FAST_CALL_VAL(OPTEE_SMC_FUNCID_GET_PROTMEM_CONFIG)
