@@ -4,6 +4,11 @@ System calls mirror the real ones: ``open(path)`` gives an fd, ``ioctl(fd, reque
 takes the real request number and argument bytes and returns the bytes the kernel copies back
 (with the syscall's return value in ``.ret``) or raises :class:`LinuxError` with an errno,
 ``mmap``, ``close``. Several callers can run interleaved with :meth:`Kernel.run_concurrently`.
+
+Protected memory: ``cma`` is the CMA area (``KernelConfig.cma_base/cma_size``), ``heaps`` the
+DMA heaps by name (/dev/dma_heap/<name>), ``tee_dma_heaps`` the TEE protected heaps by use
+case. ``remove_optee`` (alias ``teardown``) unbinds the OP-TEE driver; ``probe_optee`` again
+rebinds the heaps that outlived it.
 """
 from __future__ import annotations
 
@@ -12,7 +17,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Generator, Sequence
 
 from emu.abi import AbiSet, linux_abi
+from linux_side.cma import CmaArea
 from linux_side.conduit import NsConduit
+from linux_side.dma_heap import DmaHeap, DmaHeapRegistry
 from linux_side.errors import LinuxError
 from linux_side.mm import PageAllocator, UserSpace, page_align
 from linux_side.optee.optee import OpteeDriver
@@ -20,6 +27,7 @@ from linux_side.pgtable import PageTableBuilder
 from linux_side.sched import Task, run_sync, run_tasks
 from linux_side.supplicant import Supplicant
 from linux_side.tee.tee_core import TeeDevice
+from linux_side.tee.tee_heap import TeeDmaHeap
 
 FIRST_FD = 3
 PAGE_OFFSET = 0xFFFF_0000_0000_0000     # linear map: VA = PAGE_OFFSET + PA (48-bit VA, TTBR1)
@@ -54,6 +62,11 @@ class KernelConfig:
     text_base: int = 0x4000_0000           # where the kernel's NS-EL1 code (the stubs) lives
     ta_dirs: Sequence[str] = ()
     clock_epoch: int = 1_700_000_000     # deterministic wall clock start (seconds)
+    cma_base: int = 0                      # the CMA area (memory_map.cma_base / cma_size);
+    cma_size: int = 0                      # size 0: no CMA, dynamic protmem cannot lend
+    # TEE protected heaps to bring up, by use case (= TEE_DMA_HEAP_* id). Linux v6.18 only
+    # registers secure-video (1); tzemu lets a platform ask for 2 and 3 as well.
+    protmem_use_cases: tuple[int, ...] = (1,)
 
 
 class Kernel:
@@ -64,6 +77,9 @@ class Kernel:
         self.abi = abi or linux_abi()
         self.c = self.abi.c
         self.pages = PageAllocator(config.kernel_pool_base, config.kernel_pool_size)
+        self.cma = CmaArea(config.cma_base, config.cma_size)
+        self.dma_heap_core = DmaHeapRegistry(self)
+        self.tee_dma_heaps: dict[int, TeeDmaHeap] = {}
         self.user = UserSpace()
         self.files: dict[int, OpenFile] = {}
         self.devices: dict[str, Callable[["Kernel"], Any]] = {}
@@ -124,15 +140,40 @@ class Kernel:
 
     # --- boot ----------------------------------------------------------------------------------
     def probe_optee(self) -> Any:
-        """optee_probe: bring up the driver and register /dev/tee0."""
+        """optee_probe: bring up the driver, register /dev/tee0 and the protected heaps."""
+        if self.optee is not None:
+            raise LinuxError(errno.EBUSY, "optee: driver already bound")
         drv = OpteeDriver(self, self.abi, "smc")
-        info = drv.probe()
-        for line in info.log:
-            self.log(line)
-        self.optee = drv
-        self.tee0 = TeeDevice(self, "tee0", drv)
-        self.devices["/dev/tee0"] = lambda k: self.tee0.open(k)
-        return info
+        tee0 = TeeDevice(self, "tee0", drv)
+        drv.teedev = tee0
+        self.optee, self.tee0 = drv, tee0
+        try:
+            return drv.probe()
+        except BaseException:
+            self.optee = self.tee0 = None
+            self.devices.pop(tee0.path, None)
+            raise
+
+    def remove_optee(self) -> None:
+        """optee_remove: unregister /dev/tee0 (putting every protected heap bound to it, whose
+        pools are destroyed; the heap nodes stay), then empty the secure world's shm cache.
+
+        The kernel blocks in tee_device_unregister until the last buffer, shm and open file
+        are released; this single-threaded model refuses instead with ``-EBUSY`` and changes
+        nothing, so the caller can release them and try again.
+        """
+        if self.optee is None or self.tee0 is None:
+            raise LinuxError(errno.ENODEV, "optee: no driver bound")
+        self.tee0.unregister()
+        self.optee.ops.disable_shm_cache()
+        self.optee = self.tee0 = None
+
+    teardown = remove_optee
+
+    @property
+    def heaps(self) -> dict[str, DmaHeap]:
+        """DMA heaps by name; ``heap.priv`` is the TeeDmaHeap of a protected heap."""
+        return self.dma_heap_core.heaps
 
     def log(self, line: str) -> None:
         self.dmesg.append(line)

@@ -95,6 +95,7 @@ class SecureOS:
         self.protmem = ProtmemManager(
             self, mode=cfg.protmem, use_cases=cfg.protmem_use_cases,
             carveouts=cfg.protmem_carveouts if cfg.protmem == "static" else {})
+        self.ffa = None            # set by the FF-A transport (tee_os.entry_ffa) when configured
         self.syscalls = SyscallTable(self)
         self.runner = UserModeRunner(s_el0, physmem, bus, self.syscalls,
                                      self.abi.structs["utee_params"].size)
@@ -103,6 +104,7 @@ class SecureOS:
     def _load_image(self, base: int) -> Program:
         src = resources.files("tee_os").joinpath("entry_a64.S").read_text()
         defines = {k: v for k, v in self.abi.constants.items() if k.startswith("TEESMC_OPTEED_")}
+        defines["FFA_MSG_WAIT"] = self.abi.c.FFA_MSG_WAIT
         image = assemble(src, base, name="tee_os/entry_a64.S", defines=defines)
         self.physmem.write(base, image.code)
         self.s_el1.invalidate_code(base, image.end)
@@ -110,6 +112,8 @@ class SecureOS:
             image.sym("gate_boot_init"): self._gate_boot_init,
             image.sym("gate_entry_fast"): self._gate_entry_fast,
             image.sym("gate_entry_std"): self._gate_entry_std,
+            image.sym("gate_ffa_boot"): self._gate_ffa_boot,
+            image.sym("gate_ffa_msg"): self._gate_ffa_msg,
         })
         return image
 
@@ -127,6 +131,22 @@ class SecureOS:
 
     def _gate_entry_std(self, view: CpuView) -> None:
         view.write_args(self.std.handle(view.read_args()))
+
+    @property
+    def ffa_entry_point(self) -> int:
+        return self.image.sym("_start_ffa")
+
+    def _gate_ffa_boot(self, view: CpuView) -> None:
+        self.booted = True
+        self.protmem.setup_static()
+        self.log_event("boot", image_base=self.image.base, transport="ffa")
+
+    def _gate_ffa_msg(self, view: CpuView) -> None:
+        if self.ffa is None:
+            c = self.c
+            view.write_args([c.FFA_ERROR, 0, c.FFA_RET_NOT_SUPPORTED & 0xFFFFFFFF, 0, 0, 0, 0, 0])
+            return
+        view.write_args(self.ffa.handle(view.read_args()))
 
     def call_el1(self, entry: int, until: int, args: list[int]) -> int:
         """Run an S-EL1 routine (``ret`` lands on ``until``) and return its x0.

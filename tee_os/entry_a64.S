@@ -82,6 +82,29 @@ vector_system_reset_entry:
     smc     #0
     b       el1_panic
 
+// FF-A transport (OP-TEE as S-EL1 SPMC, thread_spmc.c): the SPMD enters _start_ffa once; the
+// core initialises and waits with FFA_MSG_WAIT. Every later FF-A call resumes the loop right
+// after its `smc` with the request in x0..x7; the core's answer (FFA_SUCCESS, FFA_ERROR,
+// FFA_MSG_SEND_DIRECT_RESP, ...) leaves with the next `smc`, which also waits for the next call.
+_start_ffa:
+    adr     x9, boot_stack_top
+    mov     sp, x9
+    bl      gate_ffa_boot
+    ldr     w0, =FFA_MSG_WAIT
+    mov     x1, #0
+    mov     x2, #0
+    mov     x3, #0
+    mov     x4, #0
+    mov     x5, #0
+    mov     x6, #0
+    mov     x7, #0
+ffa_msg_loop:
+    smc     #0
+    adr     x9, tmp_stack_top
+    mov     sp, x9
+    bl      gate_ffa_msg
+    b       ffa_msg_loop
+
 el1_panic:
     b       el1_panic
 
@@ -94,6 +117,10 @@ gate_boot_init:
 gate_entry_fast:
     ret
 gate_entry_std:
+    ret
+gate_ffa_boot:
+    ret
+gate_ffa_msg:
     ret
 gate_area_end:
     nop

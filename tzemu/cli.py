@@ -23,8 +23,13 @@ from tzemu.demo import run_ta_roundtrip
 
 
 def _boot_options(args: argparse.Namespace) -> dict:
-    return {"platform_file": args.platform, "seed": args.seed, "threads": args.threads,
+    opts = {"platform_file": args.platform, "seed": args.seed, "threads": args.threads,
             "ta_dirs": args.ta_dir or ()}
+    if getattr(args, "protmem", None):
+        opts["protmem"] = args.protmem
+    if getattr(args, "use_case", None):
+        opts["protmem_use_cases"] = tuple(args.use_case)
+    return opts
 
 
 def _add_boot_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,6 +40,11 @@ def _add_boot_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=4, help="secure threads (default 4)")
     p.add_argument("--ta-dir", action="append", metavar="DIR",
                    help="directory of <uuid>.ta files served by tee-supplicant (repeatable)")
+    p.add_argument("--protmem", choices=["static", "dynamic"],
+                   help="protected memory: static carveouts or memory lent from CMA")
+    p.add_argument("--use-case", action="append", metavar="NAME",
+                   choices=["secure-video", "trusted-ui", "secure-video-record"],
+                   help="protected-memory use cases to offer (repeatable; default secure-video)")
 
 
 def cmd_info(args: argparse.Namespace, console: Console) -> int:
@@ -102,10 +112,50 @@ def cmd_tzc(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_xtest(args: argparse.Namespace, console: Console) -> int:
+    from tzemu import xtest
+    if not args.sdp_basic and args.test != "1014":
+        print("tzemu xtest: give --sdp-basic or the test id 1014", file=sys.stderr)
+        return 2
+    opts = _boot_options(args)
+    opts.setdefault("protmem", "static")
+    p = tzemu.boot(abi=args.abi, **opts)
+    if args.sdp_basic:
+        rep = xtest.run_sdp_basic(p, size=args.size, loop=args.loops, heap=args.heap_name,
+                                  rnd_offset=not args.no_offset, verbosity=1 + args.verbose,
+                                  seed=args.seed)
+    else:
+        rep = xtest.run_1014(p, heap=args.heap_name, seed=args.seed)
+    for line in rep.lines:
+        print(line)
+    return 1 if rep.failed_cases or rep.failed_subtests else 0
+
+
+def cmd_scenario(args: argparse.Namespace, console: Console) -> int:
+    from tzemu.scenarios import SCENARIOS, run_scenario
+    if args.action == "list" or not args.name:
+        for s in SCENARIOS.values():
+            extra = f" (default {', '.join(f'--{k} {v}' for k, v in s.defaults.items())})" if s.defaults else ""
+            print(f"{s.name:14} {s.description}{extra}")
+        return 0
+    opts = _boot_options(args)
+    result = run_scenario(args.name, abi=args.abi, **opts)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=1, default=str))
+    else:
+        for note in result.notes:
+            console.print(f"  {note}")
+        console.print(f"scenario {result.name}: {'passed' if result.passed else 'FAILED'} "
+                      f"({len(result.events)} events, {len(result.faults)} faults)")
+    return 0 if result.passed else 1
+
+
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, Console], int], str]] = {
     "info": (cmd_info, "boot the platform and print what the normal world probed"),
     "run": (cmd_run, "the main job: boot and run a TA round trip through every world"),
     "tzc": (cmd_tzc, "boot the platform and show the TZC-400 regions and fail state"),
+    "xtest": (cmd_xtest, "optee_test's secure data path tests: --sdp-basic and 1014"),
+    "scenario": (cmd_scenario, "list or run a built-in scenario (sdp-basic, lend-reclaim, ...)"),
 }
 
 
@@ -120,6 +170,18 @@ def build_parser() -> argparse.ArgumentParser:
         _add_boot_arguments(sp)
         if name in ("info", "tzc"):
             sp.add_argument("--json", action="store_true", help="machine-readable output")
+        if name == "xtest":
+            sp.add_argument("test", nargs="?", help="regression test id (1014)")
+            sp.add_argument("--sdp-basic", action="store_true", help="run xtest --sdp-basic")
+            sp.add_argument("-s", dest="size", type=int, default=5000, help="buffer size (5000)")
+            sp.add_argument("-n", dest="loops", type=int, default=1000, help="iterations (1000)")
+            sp.add_argument("--heap-name", default="/dev/dma_heap/protected,secure-video")
+            sp.add_argument("--no-offset", action="store_true", help="no random-offset shrink")
+            sp.add_argument("-v", dest="verbose", action="count", default=0, help="more output")
+        if name == "scenario":
+            sp.add_argument("action", choices=["list", "run"])
+            sp.add_argument("name", nargs="?", help="scenario name (see 'tzemu scenario list')")
+            sp.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 
 

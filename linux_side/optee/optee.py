@@ -3,6 +3,11 @@
 Backend-independent code builds ``optee_msg_arg`` messages in kernel memory, converts
 ``tee_param``s to OPTEE_MSG parameters (registered shm -> RMEM, contiguous unregistered shm ->
 TMEM), and asks the transport (``smc_abi``; later ``ffa_abi``) to run them.
+
+Protected buffers arrive here already resolved by the TEE core (linux_uapi.md §8): a dynamic
+pool's buffer as its lent chunk shm (DYNAMIC, so RMEM {chunk offset + offset, size, lend
+cookie}), a static pool's as its DMA_BUF shm (not DYNAMIC, so TMEM {carveout PA + buffer
+offset + offset, size, shm cookie}).
 """
 from __future__ import annotations
 
@@ -58,6 +63,7 @@ class OpteeDriver:
             raise LinuxError(errno.ENODEV, f"optee: unknown backend {backend!r}")
         self.ops = SmcAbi(self)
         self.sessions: dict[int, Any] = {}     # session id -> owning context
+        self.teedev: Any = None                # the TeeDevice, set by the kernel before probe
 
     def probe(self):
         return self.ops.probe()
@@ -147,7 +153,8 @@ class OpteeDriver:
                     out.append(MsgParam(c.OPTEE_MSG_ATTR_TYPE_RMEM_INPUT + k, p.offset, p.size,
                                         p.shm.cookie))
                 else:
-                    out.append(MsgParam(c.OPTEE_MSG_ATTR_TYPE_TMEM_INPUT + k,
+                    cache = c.OPTEE_MSG_ATTR_CACHE_PREDEFINED << c.OPTEE_MSG_ATTR_CACHE_SHIFT
+                    out.append(MsgParam((c.OPTEE_MSG_ATTR_TYPE_TMEM_INPUT + k) | cache,
                                         p.shm.pa_of(p.offset), p.size, p.shm.cookie))
         return out
 

@@ -1,9 +1,17 @@
 """The OP-TEE driver's SMC ABI transport (drivers/tee/optee/smc_abi.c).
 
-Probe: API UID, OS revision, API revision, capability exchange, thread count, shm cache.
+Probe: API UID, OS revision, API revision, capability exchange, thread count, /dev/tee0,
+protected memory, shm cache.
 Calls: ``optee_smc_do_call_with_arg`` picks CALL_WITH_RPC_ARG (the driver's message buffers are
 contiguous kernel pages that are not registered, so it has an RPC arg but no registered arg),
 sleeps on the call queue on ETHREAD_LIMIT, and serves RPCs until the secure world answers.
+
+Protected memory (optee_smc_msg.md §9): with sec cap PROTMEM, the fast call GET_PROTMEM_CONFIG
+gives a static carveout per use case; with DYNAMIC_PROTMEM (or when the static query fails),
+MSG GET_PROTMEM_CONFIG sets up a dynamic pool, lent with MSG LEND_PROTMEM and reclaimed with
+MSG RECLAIM_PROTMEM. One heap per use case in ``KernelConfig.protmem_use_cases`` (the kernel
+registers only secure-video). Use case 1 asks the fast call with a1 = 0, exactly as Linux
+v6.18 does; tzemu's use cases 2 and 3 put the use case in a1 (a tzemu extension).
 """
 from __future__ import annotations
 
@@ -11,9 +19,12 @@ import errno
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generator
 
-from linux_side.errors import LinuxError
-from linux_side.optee.optee_msg import MsgArg
+from linux_side.errors import LinuxError, einval
+from linux_side.optee.optee_msg import MsgArg, MsgParam
+from linux_side.optee.protmem import optee_protmem_alloc_dyn_pool, optee_set_dma_mask
 from linux_side.sched import Resched, Sleep, WaitQueue
+from linux_side.tee.tee_heap import tee_device_register_dma_heap
+from linux_side.tee.tee_protmem_pool import TeeProtmemPool, tee_protmem_static_pool_alloc
 from linux_side.tee.tee_shm import TeeShm
 
 if TYPE_CHECKING:
@@ -27,6 +38,7 @@ class ProbeInfo:
     os_revision: tuple[int, int, int] = (0, 0, 0)
     sec_caps: int = 0
     thread_count: int = 0
+    protmem: dict[int, str] = field(default_factory=dict)   # use case -> "static"/"dynamic"
     log: list[str] = field(default_factory=list)
 
 
@@ -55,6 +67,10 @@ class SmcAbi:
         regs = tuple(args) + (0,) * (8 - len(args))
         return self.kernel.conduit.smc(*regs)
 
+    def log(self, line: str) -> None:
+        self.info.log.append(line)
+        self.kernel.log(line)
+
     # --- probe ---------------------------------------------------------------------------------
     def probe(self) -> ProbeInfo:
         c, info = self.c, self.info
@@ -65,7 +81,7 @@ class SmcAbi:
             raise LinuxError(errno.ENODEV, "optee: api uid mismatch")
         r = self.smc(c.OPTEE_SMC_CALL_GET_OS_REVISION)
         info.os_revision = (r[0] & 0xFFFFFFFF, r[1] & 0xFFFFFFFF, r[2] & 0xFFFFFFFF)
-        info.log.append("optee: revision %d.%d" % info.os_revision[:2])
+        self.log("optee: revision %d.%d" % info.os_revision[:2])
         r = self.smc(c.OPTEE_SMC_CALLS_REVISION)
         info.api_revision = (r[0] & 0xFFFFFFFF, r[1] & 0xFFFFFFFF)
         if info.api_revision[0] != c.OPTEE_MSG_REVISION_MAJOR or \
@@ -80,9 +96,12 @@ class SmcAbi:
             raise LinuxError(errno.EINVAL, "optee: neither reserved nor dynamic shared memory")
         r = self.smc(c.OPTEE_SMC_GET_THREAD_COUNT)
         info.thread_count = r[1] & 0xFFFFFFFF if r[0] & 0xFFFFFFFF == c.OPTEE_SMC_RETURN_OK else 0
+        if self.drv.teedev is not None:
+            self.drv.teedev.register()
+            self.protmem_pool_init()
         self.disable_shm_cache()
         self.smc(c.OPTEE_SMC_ENABLE_SHM_CACHE)
-        info.log.append("optee: dynamic shared memory is enabled")
+        self.log("optee: dynamic shared memory is enabled")
         return info
 
     def disable_shm_cache(self) -> None:
@@ -95,6 +114,78 @@ class SmcAbi:
                 shm = self.drv.shm_table.by_cookie.get(reg_pair_to(r[1], r[2]))
                 if shm is not None:
                     self.drv.shm_table.put(shm)
+
+    # --- protected memory -----------------------------------------------------------------
+    def protmem_pool_init(self) -> None:
+        """optee_protmem_pool_init, once per configured use case. A failure only logs
+        "Protected memory service not available" and leaves that heap unregistered."""
+        c, info, drv = self.c, self.info, self.drv
+        protm = info.sec_caps & c.OPTEE_SMC_SEC_CAP_PROTMEM
+        dyn = info.sec_caps & c.OPTEE_SMC_SEC_CAP_DYNAMIC_PROTMEM
+        if not (protm or dyn):
+            return
+        assert drv.teedev is not None
+        for use_case in self.kernel.config.protmem_use_cases:
+            try:
+                pool: TeeProtmemPool | None = None
+                error: LinuxError | None = None
+                if protm:
+                    try:
+                        pool = self.static_protmem_pool_init(use_case)
+                    except LinuxError as exc:
+                        error = exc
+                if dyn and pool is None:
+                    pool = optee_protmem_alloc_dyn_pool(drv, use_case)
+                if pool is None:
+                    raise error or einval("no pool")
+                try:
+                    tee_device_register_dma_heap(drv.teedev, use_case, pool)
+                except LinuxError:
+                    pool.destroy_pool()
+                    raise
+                info.protmem[use_case] = pool.kind
+            except LinuxError as exc:
+                self.log(f"optee: Protected memory service not available (use case {use_case}:"
+                         f" {exc.message})")
+
+    def static_protmem_pool_init(self, use_case: int) -> TeeProtmemPool:
+        """Fast call GET_PROTMEM_CONFIG -> DMA mask -> static pool over [a1, a1 + a2).
+        ``-EINVAL`` when a0 is not OK. (The kernel memremaps the range write-combined only to
+        get struct pages; it never touches it, so nothing is mapped here.)"""
+        c = self.c
+        a1 = 0 if use_case == c.TEE_DMA_HEAP_SECURE_VIDEO_PLAY else use_case
+        r = [x & 0xFFFFFFFF for x in self.smc(c.OPTEE_SMC_GET_PROTMEM_CONFIG, a1)]
+        status, start, size, pa_width = r[:4]
+        if status != c.OPTEE_SMC_RETURN_OK:
+            raise einval(f"GET_PROTMEM_CONFIG(a1={a1}) returned {status:#x}")
+        optee_set_dma_mask(self.drv, pa_width)
+        return tee_protmem_static_pool_alloc(self.kernel, start, size)
+
+    def lend_protmem(self, protmem: TeeShm, mem_attrs: tuple[int, ...], use_case: int) -> Generator:
+        """MSG LEND_PROTMEM: p0 VALUE_INPUT a = use case, p1 TMEM_INPUT {chunk PA, size,
+        cookie}; the attributes are not sent over SMC. ``-EINVAL`` unless ret is SUCCESS."""
+        c = self.c
+        arg = MsgArg(cmd=c.OPTEE_MSG_CMD_LEND_PROTMEM, params=[
+            MsgParam(c.OPTEE_MSG_ATTR_TYPE_VALUE_INPUT, use_case),
+            MsgParam(c.OPTEE_MSG_ATTR_TYPE_TMEM_INPUT, protmem.paddr, protmem.size,
+                     protmem.cookie)])
+        back = yield from self.drv.do_msg(None, arg)
+        if back.ret != c.TEEC_SUCCESS:
+            raise einval(f"optee: LEND_PROTMEM of {protmem.paddr:#x}+{protmem.size:#x} refused "
+                         f"({back.ret:#x})")
+        protmem.extra["sec_world_id"] = protmem.cookie
+
+    def reclaim_protmem(self, protmem: TeeShm) -> Generator:
+        """MSG RECLAIM_PROTMEM as Linux sends it: RMEM_INPUT {offs 0, size 0, shm_ref =
+        cookie}. ``-EINVAL`` unless ret is SUCCESS."""
+        c = self.c
+        arg = MsgArg(cmd=c.OPTEE_MSG_CMD_RECLAIM_PROTMEM, params=[
+            MsgParam(c.OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, 0, 0, protmem.cookie)])
+        back = yield from self.drv.do_msg(None, arg)
+        if back.ret != c.TEEC_SUCCESS:
+            raise einval(f"optee: RECLAIM_PROTMEM of cookie {protmem.cookie:#x} refused "
+                         f"({back.ret:#x})")
+        protmem.extra.pop("sec_world_id", None)
 
     # --- gen caps ------------------------------------------------------------------------------
     def gen_caps(self) -> int:

@@ -4,6 +4,16 @@ The ioctl entry takes the real request number and the argument bytes laid out as
 include/uapi/linux/tee.h (read from linux_side's header copy) and answers bytes or an errno.
 Indirect arguments (``tee_ioctl_buf_data.buf_ptr``) are copied from and to the caller's user
 address space, as copy_from_user / copy_to_user would.
+
+TEE_IOC_SHM_REGISTER_FD turns a dma-buf from a TEE protected heap into a shm id
+(linux_uapi.md §7) without any secure-world call; memrefs on such an id are bounds-checked and
+resolved here (dynamic pool: the lent chunk plus the buffer's offset) before any world switch.
+
+Device users (``num_users``): 1 for the registration, +1 per open context, per shm with an fd
+or registered from a dma-buf, per bound protected heap. ``unregister`` is
+tee_device_unregister: the kernel blocks until every user is gone; this single-threaded model
+cannot block, so it refuses with ``-EBUSY`` (changing nothing) while anything but the heaps'
+registrations holds the device.
 """
 from __future__ import annotations
 
@@ -11,10 +21,12 @@ import errno
 import struct
 from typing import TYPE_CHECKING, Any, Generator
 
+from linux_side.dma_mapping import Device
 from linux_side.errors import LinuxError, einval
 from linux_side.mm import PAGE_SIZE, page_align
 from linux_side.optee.optee import OpteeDriver, TeeParam
-from linux_side.tee.tee_shm import TeeShm
+from linux_side.tee.tee_heap import tee_device_put_all_dma_heaps
+from linux_side.tee.tee_shm import TeeShm, TeeShmDmabufRef, tee_shm_register_fd
 
 if TYPE_CHECKING:
     from linux_side.kernel import File, Kernel
@@ -42,7 +54,9 @@ class ShmFile:
     def mmap(self, kernel: "Kernel", length: int) -> int:
         shm = self.shm
         c = self.dev.c
-        if shm.flags & c.TEE_SHM_USER_MAPPED or not shm.pages:
+        if shm.flags & (c.TEE_SHM_USER_MAPPED | c.TEE_SHM_DMA_BUF):
+            raise einval("user-mapped and dma-buf shared memory is never mapped by the kernel")
+        if not shm.pages:
             raise einval("this shared memory cannot be mapped")
         if length > page_align(shm.size):
             raise einval("mmap length larger than the shared memory")
@@ -62,6 +76,11 @@ class TeeDevice:
         self.kernel, self.name, self.driver = kernel, name, driver
         self.abi = driver.abi
         self.c = driver.c
+        self.flags = 0
+        self.num_users = 1                  # tee_device_alloc: the registration's reference
+        self.gone = False                   # unregistered: no new users
+        self.dev = Device(name)             # for DMA (the dynamic pool's chunk, its mask)
+        self.s_register_fd = driver.abi.structs["tee_ioctl_shm_register_fd_data"]
         s = self.abi.structs
         self.s_version = s["tee_ioctl_version_data"]
         self.s_shm_alloc = s["tee_ioctl_shm_alloc_data"]
@@ -77,13 +96,66 @@ class TeeDevice:
             c.TEE_IOC_VERSION: self.ioctl_version,
             c.TEE_IOC_SHM_ALLOC: self.ioctl_shm_alloc,
             c.TEE_IOC_SHM_REGISTER: self.ioctl_shm_register,
+            c.TEE_IOC_SHM_REGISTER_FD: self.ioctl_shm_register_fd,
             c.TEE_IOC_OPEN_SESSION: self.ioctl_open_session,
             c.TEE_IOC_INVOKE: self.ioctl_invoke,
             c.TEE_IOC_CANCEL: self.ioctl_cancel,
             c.TEE_IOC_CLOSE_SESSION: self.ioctl_close_session,
         }
 
+    # --- registration and users -------------------------------------------------------------
+    @property
+    def path(self) -> str:
+        return f"/dev/{self.name}"
+
+    def register(self) -> None:
+        """tee_device_register: the node appears."""
+        self.flags |= self.c.TEE_DEVICE_FLAG_REGISTERED
+        self.kernel.devices[self.path] = lambda k: self.open(k)
+
+    def get(self) -> bool:
+        """tee_device_get: False once the device is unregistered."""
+        if self.gone:
+            return False
+        self.num_users += 1
+        return True
+
+    def put(self) -> None:
+        assert self.num_users > 0, f"{self.name}: unbalanced tee_device_put"
+        self.num_users -= 1
+
+    def busy_reason(self) -> str | None:
+        """What would make tee_device_unregister wait, or None."""
+        heaps = [h for h in self.kernel.tee_dma_heaps.values()
+                 if h.teedev is self and not h.shutting_down]
+        buffers = {h.name: h.live_buffers for h in heaps if h.live_buffers}
+        if buffers:
+            return f"protected buffers still allocated: {buffers}"
+        held = sum(1 + (h.pool.held_device_users() if h.pool else 0) for h in heaps)
+        others = self.num_users - 1 - held
+        if others > 0:
+            return f"{others} user(s) still hold the device (open files or shared memory)"
+        return None
+
+    def unregister(self) -> None:
+        """tee_device_unregister: put all heaps (destroying their pools), remove the node.
+        ``-EBUSY`` (nothing changed) while buffers, open contexts or shm remain."""
+        if self.gone:
+            raise einval(f"{self.name} is not registered")
+        reason = self.busy_reason()
+        if reason:
+            raise LinuxError(errno.EBUSY, f"{self.name}: cannot unregister: {reason} (the "
+                             "kernel would block here until they are released)")
+        tee_device_put_all_dma_heaps(self)
+        self.kernel.devices.pop(self.path, None)
+        self.flags &= ~self.c.TEE_DEVICE_FLAG_REGISTERED
+        self.gone = True
+        self.put()
+        assert self.num_users == 0, f"{self.name}: {self.num_users} users left"
+
     def open(self, kernel: "Kernel") -> "TeeFile":
+        if not self.get():
+            raise einval(f"{self.name} is going away")
         return TeeFile(self, TeeContext(self))
 
     # --- simple ioctls ---------------------------------------------------------------------------
@@ -95,8 +167,14 @@ class TeeDevice:
                                        "gen_caps": self.driver.gen_caps()})
 
     def _new_shm_file(self, shm: TeeShm) -> int:
-        self.driver.shm_table.assign_id(shm)
+        if shm.id < 0:
+            self.driver.shm_table.assign_id(shm)
         return self.kernel.install_file(ShmFile(self, shm), name="tee_shm")
+
+    def _hold(self, shm: TeeShm) -> None:
+        """The shm holds a device user until its last put (tee_shm_release)."""
+        self.get()
+        shm.release_cb.insert(0, lambda s: self.put())
 
     def ioctl_shm_alloc(self, ctx: TeeContext, arg: bytes) -> Generator:
         d = self.s_shm_alloc.unpack(arg)
@@ -107,6 +185,7 @@ class TeeDevice:
         drv, c = self.driver, self.c
         shm = drv.alloc_priv_shm(d["size"], flags=c.TEE_SHM_POOL)
         shm.ctx = ctx
+        self._hold(shm)
         try:
             yield from drv.register_shm(shm)
         except LinuxError:
@@ -131,6 +210,7 @@ class TeeDevice:
         pages = tuple(pa for pa, _ in self.kernel.user.resolve_pages(first, addr + length - first))
         shm = TeeShm(ctx, length, c.TEE_SHM_USER_MAPPED, pages, addr - first, 0)
         drv.shm_table.new_cookie(shm)
+        self._hold(shm)
         try:
             yield from drv.register_shm(shm)
         except LinuxError:
@@ -140,6 +220,30 @@ class TeeDevice:
         fd = self._new_shm_file(shm)
         return fd, self.s_register.pack({"addr": addr, "length": length, "flags": shm.flags,
                                          "id": shm.id})
+
+    def ioctl_shm_register_fd(self, ctx: TeeContext, arg: bytes) -> Generator:
+        """TEE_IOC_SHM_REGISTER_FD (linux_uapi.md §7.1): ``flags`` must be 0; every failure of
+        the registration itself is ``-EINVAL`` (its message says the real cause). Returns
+        {size, flags = TEE_SHM_DMA_BUF (0x10), id} and a new tee_shm fd as the return value;
+        the fd's shm holds the only extra reference, so closing it frees the shm."""
+        yield from ()
+        lay = self.s_register_fd
+        d = lay.unpack(arg)
+        if d["flags"]:
+            raise einval(f"TEE_IOC_SHM_REGISTER_FD: flags must be 0 (got {d['flags']:#x})")
+        fd = d["fd"] & 0xFFFFFFFF                 # dma_buf_get(int fd): the low 32 bits
+        fd = fd - (1 << 32) if fd >= 1 << 31 else fd
+        try:
+            shm = tee_shm_register_fd(self, ctx, fd)
+        except LinuxError as exc:
+            raise einval(f"TEE_IOC_SHM_REGISTER_FD: {exc.name}: {exc.message}") from None
+        table = self.driver.shm_table
+        out = lay.pack({"fd": d["fd"], "size": shm.size, "flags": shm.flags, "id": shm.id})
+        try:
+            ret = self._new_shm_file(table.get(shm))
+        finally:
+            table.put(shm)
+        return ret, out
 
     # --- parameters ------------------------------------------------------------------------------
     def _buf_arg(self, arg: bytes, header: Any) -> tuple[int, bytes, int]:
@@ -181,7 +285,11 @@ class TeeDevice:
                         if p.a + p.b > 0xFFFFFFFFFFFFFFFF or p.a + p.b > shm.size:
                             raise einval(f"param {i}: offset {p.a:#x} + size {p.b:#x} outside "
                                          f"shm {shm.id} of {shm.size:#x} bytes")
-                        p.shm = drv.shm_table.get(shm)
+                        if isinstance(shm, TeeShmDmabufRef) and shm.parent is not None:
+                            p.shm = drv.shm_table.get(shm.parent)     # the lent chunk
+                            p.a += shm.offset
+                        else:
+                            p.shm = drv.shm_table.get(shm)
                 else:
                     raise einval(f"param {i}: type {t} not supported")
                 params.append(p)
@@ -277,7 +385,7 @@ class TeeFile:
         raise LinuxError(errno.EINVAL, f"{self.dev.name} cannot be mapped")
 
     def release(self, kernel: "Kernel") -> None:
-        """Closing the context closes its sessions (optee_release)."""
+        """Closing the context closes its sessions (optee_release) and drops its device user."""
         ctx = self.ctx
         ctx.releasing = True
         for session in sorted(ctx.sessions):
@@ -286,3 +394,4 @@ class TeeFile:
             except LinuxError:
                 pass
         ctx.sessions.clear()
+        self.dev.put()
