@@ -144,7 +144,7 @@ class SecureOS:
     def _gate_ffa_msg(self, view: CpuView) -> None:
         if self.ffa is None:
             c = self.c
-            view.write_args([c.FFA_ERROR, 0, c.FFA_RET_NOT_SUPPORTED & 0xFFFFFFFF, 0, 0, 0, 0, 0])
+            view.write_args([c.FFA_ERROR, 0, c.FFA_NOT_SUPPORTED & 0xFFFFFFFF, 0, 0, 0, 0, 0])
             return
         view.write_args(self.ffa.handle(view.read_args()))
 

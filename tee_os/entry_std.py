@@ -48,9 +48,17 @@ class _BadParam(Exception):
 
 
 class StdEntry:
-    def __init__(self, sos: "SecureOS", num_threads: int):
+    """Trusted threads and OPTEE_MSG commands, shared by the SMC and the FF-A transport.
+
+    ``transport`` selects what differs (OP-TEE compiles these per build): memref params 5..7 are
+    RMEM (a registered-shm cookie) over SMC and FMEM (an FF-A handle) over FF-A; LEND/RECLAIM_
+    PROTMEM exist only over SMC, ASSIGN_PROTMEM only over FF-A.
+    """
+
+    def __init__(self, sos: "SecureOS", num_threads: int, transport: str = "smc"):
         self.sos = sos
         c = self.c = sos.c
+        self.transport = transport
         self.layout = sos.msg_layout
         self.threads = [Thread(i) for i in range(num_threads)]
         self.commands = {
@@ -61,9 +69,13 @@ class StdEntry:
             c.OPTEE_MSG_CMD_REGISTER_SHM: self.cmd_register_shm,
             c.OPTEE_MSG_CMD_UNREGISTER_SHM: self.cmd_unregister_shm,
             c.OPTEE_MSG_CMD_GET_PROTMEM_CONFIG: self.cmd_get_protmem_config,
-            c.OPTEE_MSG_CMD_LEND_PROTMEM: self.cmd_lend_protmem,
-            c.OPTEE_MSG_CMD_RECLAIM_PROTMEM: self.cmd_reclaim_protmem,
         }
+        if transport == "smc":
+            self.commands[c.OPTEE_MSG_CMD_LEND_PROTMEM] = self.cmd_lend_protmem
+            self.commands[c.OPTEE_MSG_CMD_RECLAIM_PROTMEM] = self.cmd_reclaim_protmem
+        else:
+            del self.commands[c.OPTEE_MSG_CMD_REGISTER_SHM]      # FF-A shares with FFA_MEM_SHARE
+            self.commands[c.OPTEE_MSG_CMD_ASSIGN_PROTMEM] = self.cmd_assign_protmem
         self.rpc_prefix = c.OPTEE_SMC_RETURN_RPC_PREFIX
 
     # --- the yielding-call entry -----------------------------------------------------------
@@ -78,16 +90,15 @@ class StdEntry:
         if fid not in (c.OPTEE_SMC_CALL_WITH_ARG, c.OPTEE_SMC_CALL_WITH_RPC_ARG,
                        c.OPTEE_SMC_CALL_WITH_REGD_ARG):
             return (c.OPTEE_SMC_RETURN_UNKNOWN_FUNCTION, 0, 0, 0)
-        thread = next((t for t in self.threads if t.state is ThreadState.FREE), None)
+        thread = self.free_thread()
         if thread is None:
             return (c.OPTEE_SMC_RETURN_ETHREAD_LIMIT, a[1], a[2], a[3])
         located = self._locate_arg(fid, a)
         if located is None:
             return (c.OPTEE_SMC_RETURN_EBADADDR, 0, 0, 0)
         arg_pa, raw, rpc_pa = located
-        thread.rpc_arg_pa, thread.rpc_alloc = rpc_pa, None
-        thread.gen = self._call(thread, arg_pa, raw)
-        return self._run(thread, None)
+        out = self.start(thread, arg_pa, raw, rpc_pa)
+        return out[1:5] if out[0] == "done" else (self.rpc_prefix | out[1], out[2], out[3], thread.id)
 
     def _locate_arg(self, fid: int, a: tuple[int, ...]) -> tuple[int, bytes, int | None] | None:
         """Find, check and copy out the optee_msg_arg; None means EBADADDR."""
@@ -117,15 +128,31 @@ class StdEntry:
                 return None
         return pa, raw, rpc_pa
 
-    def _run(self, thread: Thread, value: Any) -> tuple[int, int, int, int]:
+    def free_thread(self) -> Thread | None:
+        return next((t for t in self.threads if t.state is ThreadState.FREE), None)
+
+    def start(self, thread: Thread, arg_pa: int, raw: bytes, rpc_pa: int | None) -> Any:
+        thread.rpc_arg_pa, thread.rpc_alloc = rpc_pa, None
+        thread.gen = self._call(thread, arg_pa, raw)
+        return self.step(thread, None)
+
+    def step(self, thread: Thread, value: Any) -> tuple[int, ...]:
+        """Run a thread to its next exit: ("done", a0..a3) or ("rpc", func, a1, a2)."""
         thread.state = ThreadState.ACTIVE
         try:
             func, a1, a2 = thread.gen.send(value)
         except StopIteration as done:
             thread.state, thread.gen = ThreadState.FREE, None
-            return done.value
+            return ("done",) + tuple(done.value)
         thread.state = ThreadState.SUSPENDED
-        return (self.rpc_prefix | func, a1, a2, thread.id)
+        return ("rpc", func, a1, a2)
+
+    def _run(self, thread: Thread, value: Any) -> tuple[int, int, int, int]:
+        """The SMC transport's register view of a thread exit."""
+        out = self.step(thread, value)
+        if out[0] == "done":
+            return out[1:5]
+        return (self.rpc_prefix | out[1], out[2], out[3], thread.id)
 
     # --- RPC: from high-level requests to the register protocol -------------------------------
     def _serve(self, thread: Thread, req: Any) -> Generator[tuple[int, int, int], Any, Any]:
@@ -244,6 +271,11 @@ class StdEntry:
                 ta_type = c.TEE_PARAM_TYPE_MEMREF_INPUT + (t - c.OPTEE_MSG_ATTR_TYPE_TMEM_INPUT)
                 mobj, offset = self._tmem_mobj(p)
                 out.append(TaParam(ta_type, mobj=mobj, offset=offset, size=p.b))
+            elif (c.OPTEE_MSG_ATTR_TYPE_RMEM_INPUT <= t <= c.OPTEE_MSG_ATTR_TYPE_RMEM_INOUT
+                  and self.transport == "ffa"):
+                ta_type = c.TEE_PARAM_TYPE_MEMREF_INPUT + (t - c.OPTEE_MSG_ATTR_TYPE_FMEM_INPUT)
+                mobj, offset = self._fmem_mobj(p)
+                out.append(TaParam(ta_type, mobj=mobj, offset=offset, size=p.b))
             elif c.OPTEE_MSG_ATTR_TYPE_RMEM_INPUT <= t <= c.OPTEE_MSG_ATTR_TYPE_RMEM_INOUT:
                 mobj = sos.shm.lookup(p.c)
                 if mobj is None:          # the cookie lookup falls back to lent protected memory
@@ -282,6 +314,26 @@ class StdEntry:
         if not sos.ns_range_ok(p.a, p.b):
             raise _BadParam(f"TMEM {p.a:#x}+{p.b:#x} is not normal-world memory")
         return contiguous_mobj("tmem", p.a, p.b), 0
+
+    def _fmem_mobj(self, p: MsgParam) -> tuple[Mobj | None, int]:
+        """FMEM {offs_low, offs_high, internal_offs, size, global_id}: memory by FF-A handle."""
+        c, sos = self.c, self.sos
+        offset = (p.a & 0xFFFFFFFF) | ((p.a >> 32) & 0xFFFF) << 32
+        internal = (p.a >> 48) & 0xFFFF
+        if p.c == c.OPTEE_MSG_FMEM_INVALID_GLOBAL_ID:
+            if p.b:
+                raise _BadParam("NULL FMEM with a non-zero size")
+            return None, 0
+        mobj = sos.ffa.mobj(p.c) if sos.ffa is not None else None
+        if mobj is None:
+            raise _BadParam(f"FMEM global id {p.c:#x} is not shared or lent memory")
+        if mobj.secure and internal:
+            raise _BadParam("non-zero internal offset into protected memory")
+        try:
+            mobj.check_range(offset + internal, p.b)
+        except MobjError as exc:
+            raise _BadParam(str(exc)) from None
+        return mobj, offset + internal
 
     def _update_params(self, msg_params: list[MsgParam], ta_params: list[TaParam]) -> None:
         c = self.c
@@ -355,11 +407,11 @@ class StdEntry:
     def cmd_get_protmem_config(self, arg: MsgArg) -> Generator:
         """p0 VALUE_INOUT {a = use case} -> {min size, alignment, PA width}; p1 memref OUTPUT
         for the attribute array (the SMC ABI returns none: p1 is left as it came)."""
-        c, pm = self.c, self.sos.protmem
+        c, pm, sos = self.c, self.sos.protmem, self.sos
         yield from ()
         arg.ret_origin = c.TEE_ORIGIN_TEE
         mask = c.OPTEE_MSG_ATTR_TYPE_MASK
-        outs = (c.OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT, c.OPTEE_MSG_ATTR_TYPE_RMEM_OUTPUT)
+        outs = (c.OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT, c.OPTEE_MSG_ATTR_TYPE_RMEM_OUTPUT)  # RMEM = FMEM
         if (arg.num_params != 2 or arg.params[0].attr != c.OPTEE_MSG_ATTR_TYPE_VALUE_INOUT
                 or arg.params[1].attr & mask not in outs or arg.params[0].a >= 0x7FFFFFFF):
             arg.ret = c.TEE_ERROR_BAD_PARAMETERS
@@ -372,6 +424,37 @@ class StdEntry:
             return
         p0 = arg.params[0]
         p0.a, p0.b, p0.c = min_size, align, 64
+        arg.ret = c.TEE_SUCCESS
+        if self.transport == "ffa":
+            # One u32 memory attribute per receiver: {endpoint id, permission RW, flags 0}.
+            entry = struct.pack("<HBB", self.sos.ffa.sp_id, c.FFA_MEM_ACC_RW, 0)
+            p1 = arg.params[1]
+            if p1.c == c.OPTEE_MSG_FMEM_INVALID_GLOBAL_ID or p1.b < len(entry):
+                p1.b = len(entry)
+                arg.ret = c.TEE_ERROR_SHORT_BUFFER
+                return
+            try:
+                mobj, offset = self._fmem_mobj(p1)
+                pa = mobj.pa_ranges(offset, len(entry))[0][0]
+            except (_BadParam, MobjError):
+                arg.ret = c.TEE_ERROR_BAD_PARAMETERS
+                return
+            sos.write_ns(pa, entry)
+            p1.b = len(entry)
+
+    def cmd_assign_protmem(self, arg: MsgArg) -> Generator:
+        """p0 VALUE_INPUT {a = FF-A handle of the lent chunk, b = use case} (FF-A only)."""
+        c, sos = self.c, self.sos
+        yield from ()
+        if arg.num_params != 1 or arg.params[0].attr != c.OPTEE_MSG_ATTR_TYPE_VALUE_INPUT:
+            arg.ret = c.TEE_ERROR_BAD_PARAMETERS
+            return
+        try:
+            sos.protmem.assign(arg.params[0].a, arg.params[0].b)
+        except ProtmemError as exc:
+            sos.log_event("protmem_assign_refused", detail=str(exc))
+            arg.ret = getattr(c, exc.code_name)
+            return
         arg.ret = c.TEE_SUCCESS
 
     def cmd_lend_protmem(self, arg: MsgArg) -> Generator:

@@ -37,6 +37,8 @@ class ProtRegion:
     cookie: int | None = None        # lent ranges: the normal world's name for the chunk
     static: bool = False
     releasing: bool = False
+    ffa: bool = False                # lent with FFA_MEM_LEND (cookie = the FF-A handle)
+    assigned: bool = False           # FF-A: ASSIGN_PROTMEM done, not yet RELEASE_PROTMEM
 
     def contains(self, pa: int, size: int) -> bool:
         return self.base <= pa and pa + size <= self.base + self.size
@@ -158,6 +160,53 @@ class ProtmemManager:
         self.regions.remove(region)
         self.sos.log_event("protmem_reclaim", pa=region.base, size=region.size, cookie=cookie)
         return region
+
+    # --- FF-A: FFA_MEM_LEND (tag = use case), ASSIGN_PROTMEM, RELEASE_PROTMEM, RECLAIM --------
+    def lend_ffa(self, handle: int, use_case: int, pa: int, size: int) -> ProtRegion:
+        """The moment an FF-A lend completes: validate, then fence (plat_set_protmem_range)."""
+        self.validate_lend(use_case, pa, size)
+        self._fence(use_case, pa, size)
+        mobj = contiguous_mobj("protmem_ffa", pa, size, secure=True, cookie=handle)
+        mobj.extra["use_case"] = use_case
+        region = ProtRegion(use_case, pa, size, mobj, cookie=handle, ffa=True)
+        self.regions.append(region)
+        self.sos.log_event("protmem_lend", use_case=use_case, pa=pa, size=size, handle=handle)
+        return region
+
+    def assign(self, handle: int, use_case: int) -> None:
+        """mobj_ffa_assign_protmem: ITEM_NOT_FOUND, BUSY or BAD_PARAMETERS, else assigned."""
+        region = self.by_cookie(handle)
+        if region is None or not region.ffa:
+            raise ProtmemError("TEE_ERROR_ITEM_NOT_FOUND", f"no protected object {handle:#x}")
+        if region.assigned:
+            raise ProtmemError("TEE_ERROR_BUSY", f"{handle:#x} is already assigned")
+        if region.use_case != use_case:
+            raise ProtmemError("TEE_ERROR_BAD_PARAMETERS",
+                               f"use case {use_case} differs from the lend tag {region.use_case}")
+        region.assigned = True
+
+    def release_ffa(self, handle: int) -> str | None:
+        """The unregister path of RELEASE_PROTMEM: None (done or unknown) or "busy"."""
+        region = self.by_cookie(handle)
+        if region is None:
+            return None
+        if region.mobj.refs:
+            return "busy"
+        region.assigned = False
+        return None
+
+    def reclaim_ffa(self, handle: int) -> str | None:
+        """FFA_MEM_RECLAIM of a protected object: None when done, else "denied"."""
+        region = self.by_cookie(handle)
+        if region is None:
+            return None
+        if region.mobj.refs or region.assigned:
+            return "denied"
+        self.scrub(region.base, region.size)
+        self._fence(self.c.MOBJ_USE_CASE_NS_SHM, region.base, region.size)
+        self.regions.remove(region)
+        self.sos.log_event("protmem_reclaim", pa=region.base, size=region.size, handle=handle)
+        return None
 
     def scrub(self, pa: int, size: int) -> None:
         """Zero a range from the secure side before the normal world gets it back."""

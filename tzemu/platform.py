@@ -192,7 +192,10 @@ class Platform:
         ns_dram = mm.region("ns_dram")
         self.kernel = Kernel(NsConduit(self), KernelConfig(
             layout["kernel_pool_base"], layout["kernel_pool_size"], ns_dram.base, ns_dram.size,
-            layout["ns_stub_base"], ta_dirs=[str(d) for d in options.ta_dirs]), abi=linux_abi())
+            layout["ns_stub_base"], ta_dirs=[str(d) for d in options.ta_dirs],
+            cma_base=mm.cma_base, cma_size=mm.cma_size,
+            protmem_use_cases=tuple(self.use_case_id(n) for n in options.protmem_use_cases)),
+            abi=linux_abi())
         ttbr0, ttbr1 = self.kernel.setup_mm()
         self._enable_ns_mmu(ttbr0, ttbr1)
         self.probe_info = self.kernel.probe_optee()

@@ -29,7 +29,7 @@ from linux_side.tee.tee_heap import tee_device_put_all_dma_heaps
 from linux_side.tee.tee_shm import TeeShm, TeeShmDmabufRef, tee_shm_register_fd
 
 if TYPE_CHECKING:
-    from linux_side.kernel import File, Kernel
+    from linux_side.kernel import Kernel
 
 
 class TeeContext:
@@ -191,7 +191,7 @@ class TeeDevice:
         except LinuxError:
             drv.shm_table.put(shm)
             raise
-        shm.release_cb.insert(1, lambda s: self.kernel.run(drv.unregister_shm(s)))
+        shm.release_cb.append(lambda s: self.kernel.run(drv.unregister_shm(s)))  # runs first
         fd = self._new_shm_file(shm)
         return fd, self.s_shm_alloc.pack({"size": shm.size, "flags": shm.flags, "id": shm.id})
 

@@ -136,6 +136,120 @@
 #define FFA_MEMORY_HANDLE_SECURE_BIT		BIT64(45)
 #define FFA_MEMORY_HANDLE_NON_SECURE_BIT	BIT64(44)
 
+/* The same error codes under the Linux names (include/linux/arm_ffa.h) */
+#define FFA_RET_SUCCESS			FFA_OK
+#define FFA_RET_NOT_SUPPORTED		FFA_NOT_SUPPORTED
+#define FFA_RET_INVALID_PARAMETERS	FFA_INVALID_PARAMETERS
+#define FFA_RET_NO_MEMORY		FFA_NO_MEMORY
+#define FFA_RET_BUSY			FFA_BUSY
+#define FFA_RET_INTERRUPTED		FFA_INTERRUPTED
+#define FFA_RET_DENIED			FFA_DENIED
+#define FFA_RET_RETRY			FFA_RETRY
+#define FFA_RET_ABORTED			FFA_ABORTED
+#define FFA_RET_NO_DATA			FFA_NO_DATA
+
+/* FFA_VERSION input: bit 31 must be zero (TF-A name) */
+#define FFA_VERSION_BIT31_MASK		BIT(31)
+
+/* Special value for MBZ parameters */
+#define FFA_PARAM_MBZ			U(0x0)
+
+/* FF-A "pages" are always 4 KiB, whatever the translation granule */
+#define FFA_PAGE_SIZE			U(4096)
+
+/* Endpoint ids: bit 15 set for the secure world; the SPMD's own id */
+#define FFA_SECURE_ENDPOINT_BIT		BIT(15)
+#define SPMD_DIRECT_MSG_ENDPOINT_ID	U(0xFFFF)
+
+/* Source / destination packing of w1 in direct messages */
+#define FFA_SRC_ENDPOINT_SHIFT		U(16)
+#define FFA_ENDPOINT_ID_MASK		GENMASK_32(15, 0)
+
+/* FFA_FEATURES: w1 bit 31 set = function id, else a feature id */
+#define FFA_FEATURES_FUNC_ID_MASK	BIT32(31)
+#define FFA_FEATURES_FEATURE_ID_MASK	GENMASK_32(7, 0)
+#define FFA_FEATURE_NOTIF_PEND_INTR	U(0x1)
+#define FFA_FEATURE_SCHEDULE_RECV_INTR	U(0x2)
+#define FFA_FEATURE_MANAGED_EXIT_INTR	U(0x3)
+
+/* FFA_FEATURES(FFA_RXTX_MAP) w2: minimum size/alignment, maximum pages (v1.2) */
+#define FFA_FEAT_RXTX_MIN_SZ_4K		U(0)
+#define FFA_FEAT_RXTX_MIN_SZ_64K	U(1)
+#define FFA_FEAT_RXTX_MIN_SZ_16K	U(2)
+#define FFA_FEAT_RXTX_MIN_SZ_MASK	GENMASK_32(1, 0)
+#define FFA_FEAT_RXTX_MAX_PAGES_SHIFT	U(16)
+
+/* FFA_FEATURES(FFA_MEM_DONATE/LEND/SHARE) w2: caller-allocated buffer accepted */
+#define FFA_FEATURES_MEM_DYNAMIC_BUFFER_SUPPORT	BIT(0)
+
+/* FFA_FEATURES(FFA_MEM_RETRIEVE_REQ) w2 (FF-A v1.2 memory management, Hafnium names) */
+#define FFA_FEATURES_MEM_RETRIEVE_REQ_BUFFER_SUPPORT	BIT(0)
+#define FFA_FEATURES_MEM_RETRIEVE_REQ_NS_SUPPORT	BIT(1)
+#define FFA_FEATURES_MEM_RETRIEVE_REQ_HYPERVISOR_SUPPORT BIT(2)
+
+/* FFA_RXTX_MAP: w3 bits 5..0 = page count, the rest MBZ */
+#define FFA_RXTX_MAP_PAGE_COUNT_MASK	GENMASK_32(5, 0)
+
+/* FFA_PARTITION_INFO_GET w5: return the count only (v1.1) */
+#define FFA_PARTITION_INFO_GET_COUNT_FLAG	BIT(0)
+#define FFA_UUID_SIZE			16
+
+/* Partition properties, continued */
+#define FFA_PART_PROP_IS_PE_ID		SHIFT_U32(0, 4)
+#define FFA_PART_PROP_NOTIF_CREATED	BIT(6)
+#define FFA_PART_PROP_NOTIF_DESTROYED	BIT(7)
+#define FFA_PART_PROP_DIRECT_REQ2_RECV	BIT(9)
+#define FFA_PART_PROP_DIRECT_REQ2_SEND	BIT(10)
+
+/* Memory access permissions fields (EMAD byte 2, Hafnium names) */
+#define FFA_DATA_ACCESS_OFFSET		U(0)
+#define FFA_DATA_ACCESS_MASK		GENMASK_32(1, 0)
+#define FFA_INSTRUCTION_ACCESS_OFFSET	U(2)
+#define FFA_INSTRUCTION_ACCESS_MASK	GENMASK_32(3, 2)
+#define FFA_MEM_ACC_RESERVED_MASK	GENMASK_32(7, 4)
+
+enum ffa_data_access {
+	FFA_DATA_ACCESS_NOT_SPECIFIED,
+	FFA_DATA_ACCESS_RO,
+	FFA_DATA_ACCESS_RW,
+	FFA_DATA_ACCESS_RESERVED,
+};
+
+enum ffa_instruction_access {
+	FFA_INSTRUCTION_ACCESS_NOT_SPECIFIED,
+	FFA_INSTRUCTION_ACCESS_NX,
+	FFA_INSTRUCTION_ACCESS_X,
+	FFA_INSTRUCTION_ACCESS_RESERVED,
+};
+
+/* Memory region attributes fields (Hafnium names); bit 6 is the NS bit (v1.1) */
+#define FFA_MEMORY_SHAREABILITY_OFFSET	U(0)
+#define FFA_MEMORY_SHAREABILITY_MASK	GENMASK_32(1, 0)
+#define FFA_MEMORY_CACHEABILITY_OFFSET	U(2)
+#define FFA_MEMORY_CACHEABILITY_MASK	GENMASK_32(3, 2)
+#define FFA_MEMORY_TYPE_OFFSET		U(4)
+#define FFA_MEMORY_TYPE_MASK		GENMASK_32(5, 4)
+#define FFA_MEMORY_SECURITY_MASK	BIT(6)
+#define FFA_MEMORY_ATTRIBUTES_RESERVED_MASK	GENMASK_32(15, 7)
+
+enum ffa_memory_type {
+	FFA_MEMORY_NOT_SPECIFIED_MEM,
+	FFA_MEMORY_DEVICE_MEM,
+	FFA_MEMORY_NORMAL_MEM,
+};
+
+/* Transaction flags, continued */
+#define FFA_MEMORY_REGION_TRANSACTION_TYPE_UNSPECIFIED	SHIFT_U32(0, 3)
+#define FFA_MEMORY_REGION_ADDRESS_RANGE_HINT_MASK	GENMASK_32(8, 5)
+#define FFA_MEMORY_REGION_ADDRESS_RANGE_HINT_VALID	BIT(9)
+#define FFA_MEMORY_REGION_FLAG_BYPASS_BORROWERS_CHECK	BIT(10)
+
+/* EMAD flags (byte 3) */
+#define FFA_MEM_FLAG_NON_RETRIEVAL_BORROWER	BIT(0)
+
+/* Handle reserved as "no handle" */
+#define FFA_MEMORY_HANDLE_INVALID	UINT64_C(0xFFFFFFFFFFFFFFFF)
+
 /* Constituent: run of 4 KiB pages */
 struct ffa_address_range {
 	uint64_t address;
