@@ -14,7 +14,6 @@ import errno
 import pytest
 
 import tzemu
-from linux_side.cma import CmaArea
 from linux_side.dma_buf import (dma_buf_attach, dma_buf_detach, dma_buf_get,
                                 dma_buf_map_attachment, dma_buf_put)
 from linux_side.dma_mapping import Device
@@ -34,30 +33,16 @@ NONE2 = (TEEC_NONE, TEEC_NONE)
 
 
 def boot(mode: str):
-    """A protmem boot, or None while the option does not exist. Stopgap: a platform that does
-    not yet pass its CMA region (KernelConfig.cma_base/cma_size) gets it handed over here."""
-    try:
-        p = tzemu.boot(protmem=mode, record_events=100_000)
-    except tzemu.PlatformError:
-        return None
-    if p.kernel.cma.count == 0:
-        p.kernel.cma = CmaArea(p.memory_map.cma_base, p.memory_map.cma_size)
-    return p
+    """A platform with protected memory in the given configuration (the secure side answers)."""
+    return tzemu.boot(protmem=mode, record_events=100_000)
 
 
-def probed_caps(mode: str) -> int:
-    p = boot(mode)
-    return p.probe_info.sec_caps if p is not None else 0
+def needs_static(fn):            # both configurations exist now: kept as readable markers
+    return fn
 
 
-HAS_STATIC = bool(probed_caps("static") & PROTMEM)
-HAS_DYNAMIC = bool(probed_caps("dynamic") & DYNAMIC_PROTMEM)
-needs_static = pytest.mark.skipif(not HAS_STATIC, reason="secure OS reports no PROTMEM "
-                                  "(tzemu.boot(protmem='static') unavailable or cap missing)")
-needs_dynamic = pytest.mark.skipif(not HAS_DYNAMIC, reason="secure OS reports no "
-                                   "DYNAMIC_PROTMEM (tzemu.boot(protmem='dynamic') unavailable "
-                                   "or cap missing)")
-MODES = [pytest.param("static", marks=needs_static), pytest.param("dynamic", marks=needs_dynamic)]
+needs_dynamic = needs_static
+MODES = ["static", "dynamic"]
 
 
 def buffer_pa(k, fd: int) -> int:
@@ -191,7 +176,4 @@ def test_a_lend_the_secure_world_refuses_leaves_both_sides_usable():
 @needs_dynamic
 def test_the_platform_hands_the_kernel_its_cma_region():
     p = tzemu.boot(protmem="dynamic")
-    if p.kernel.cma.count == 0:
-        pytest.xfail("tzemu/platform.py does not pass KernelConfig(cma_base=, cma_size=) yet; "
-                     "the other tests here hand the region over themselves")
     assert (p.kernel.cma.base, p.kernel.cma.size) == (p.memory_map.cma_base, p.memory_map.cma_size)
