@@ -32,6 +32,7 @@ from emu.tzc400 import Tzc400
 from emu.types import World
 from firmware.monitor import El3Monitor
 from firmware.opteed import OpteeDispatcher
+from firmware.spmd import Spmd
 from firmware.std_svc import ArmArchService
 from firmware.tzc_setup import setup_boot_firewall
 from linux_side.kernel import Kernel, KernelConfig
@@ -122,8 +123,8 @@ class Platform:
     """A booted two-world machine."""
 
     def __init__(self, options: BootOptions):
-        if options.abi != "smc":
-            raise PlatformError(f"ABI {options.abi!r} is not available (supported: smc)")
+        if options.abi not in ("smc", "ffa"):
+            raise PlatformError(f"ABI {options.abi!r} is not available (supported: smc, ffa)")
         if options.threads < 1 or options.threads > 64:
             raise PlatformError("threads must be between 1 and 64")
         if options.protmem not in (None, "static", "dynamic"):
@@ -170,8 +171,14 @@ class Platform:
         setup_boot_firewall(self.tzc.write, self.tzc.read, mm, fw_abi, mm.nsaid.values())
         self.monitor = El3Monitor(self.ns, self.views[World.S_EL1], self.bus, fw_abi)
         self.monitor.register(ArmArchService(fw_abi))
-        self.opteed = OpteeDispatcher(self.monitor, fw_abi)
-        self.monitor.register(self.opteed)
+        self.opteed: OpteeDispatcher | None = None
+        self.spmd: Spmd | None = None
+        if options.abi == "ffa":          # SPMC_AT_EL=1: SPMD at EL3, SPMC in the secure OS
+            self.spmd = Spmd(self.monitor, fw_abi)
+            self.monitor.register(self.spmd)
+        else:                             # SPMC_AT_EL=n: OP-TEE dispatcher, OP-TEE SMC ABI
+            self.opteed = OpteeDispatcher(self.monitor, fw_abi)
+            self.monitor.register(self.opteed)
         self.ns_stubs = self._load_ns_stubs()
         from ta.build import builtin_tas
         tas = dict(builtin_tas())
@@ -187,13 +194,22 @@ class Platform:
             ta_store=tas, foreign_interrupt_pending=self.gic.ns_pending, abi=secure_abi())
         self.access.on_interrupt = self.secure_os.tzc_interrupt
         self.devices = self._make_devices()
-        self.opteed.boot(self.secure_os.entry_point)
+        if self.spmd is not None:
+            try:
+                from tee_os.entry_ffa import FfaTransport
+            except ImportError as exc:
+                raise PlatformError(f"the ffa ABI is not available in this build: {exc}") from None
+            self.secure_os.ffa = FfaTransport(self.secure_os, options.threads)
+            self.spmd.boot(self.secure_os.ffa_entry_point)
+        else:
+            self.opteed.boot(self.secure_os.entry_point)
         layout = self.memory_map.layout
         ns_dram = mm.region("ns_dram")
         self.kernel = Kernel(NsConduit(self), KernelConfig(
             layout["kernel_pool_base"], layout["kernel_pool_size"], ns_dram.base, ns_dram.size,
             layout["ns_stub_base"], ta_dirs=[str(d) for d in options.ta_dirs],
             cma_base=mm.cma_base, cma_size=mm.cma_size,
+            **({"optee_abi": "ffa"} if options.abi == "ffa" else {}),
             protmem_use_cases=tuple(self.use_case_id(n) for n in options.protmem_use_cases)),
             abi=linux_abi())
         ttbr0, ttbr1 = self.kernel.setup_mm()

@@ -129,6 +129,7 @@ class FfaError(Exception):
     def __init__(self, rule: str, detail: str = "", code: int | None = None) -> None:
         super().__init__(f"{rule}: {detail}" if detail else rule)
         self.rule, self.detail = rule, detail
+        self.explicit = code is not None      # a callback's own code: never overridden
         self.code = code if code is not None else default_code(rule)
 
 
@@ -151,11 +152,11 @@ def version_word(v: int | Sequence[int]) -> int:
         (minor & c.FFA_VERSION_MINOR_MASK)
 
 
-def header_size(version: Version) -> int:
+def header_size_of(version: Version) -> int:
     return HDR_1_0.size if version_tuple(version) < (1, 1) else HDR_1_1.size
 
 
-def emad_size(version: Version) -> int:
+def emad_size_of(version: Version) -> int:
     return EMAD_1_0.size if version_tuple(version) < (1, 2) else EMAD_1_2.size
 
 
@@ -347,8 +348,8 @@ def build_mem_region(version: Version, sender: int, receivers: Iterable[Any],
     v = version_tuple(version)
     rsv = dict(reserved or {})
     recs = [_receiver(r) for r in receivers]
-    esz = emad_size(v)
-    hsz = header_size(v)
+    esz = emad_size_of(v)
+    hsz = header_size_of(v)
     e_off = hsz if emad_offset is None else emad_offset
     e_at = emad_at if emad_at is not None else (e_off if v >= (1, 1) else hsz)
     cons = None if constituents is None else [tuple(x) for x in constituents]

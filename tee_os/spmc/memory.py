@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from .descriptors import (EMAD_ALIGN, PAGE, RANGE, Constituent, FfaError, MemRegion, c,
-                          constituents_offset, header_size, emad_size, parse_composite,
+                          constituents_offset, header_size_of, emad_size_of, parse_composite,
                           parse_emads, parse_header, version_tuple)
 
 KIND_TYPE = {"share": c.FFA_MEMORY_REGION_TRANSACTION_TYPE_SHARE,
@@ -236,8 +236,8 @@ def validate_send_first(buf: bytes, total_len: int, ck: SendCheck) -> tuple[MemR
         raise FfaError("O6", f"send handle {region.handle:#x}")
     if region.sender != ck.caller:
         raise FfaError("S9", f"sender {region.sender:#x} is not the caller {ck.caller:#x}")
-    hsz = header_size(v)
-    if v >= (1, 1) and region.emad_size != emad_size(v):
+    hsz = header_size_of(v)
+    if v >= (1, 1) and region.emad_size != emad_size_of(v):
         raise FfaError("S6", f"EMAD size {region.emad_size} for FF-A {v[0]}.{v[1]}")
     if region.emad_offset < hsz or region.emad_offset % EMAD_ALIGN:
         raise FfaError("S6", f"EMAD offset {region.emad_offset:#x}")
@@ -356,9 +356,9 @@ def parse_retrieve_request(buf: bytes, version: tuple[int, int]) -> MemRegion:
     its length is not ``EMAD offset + count * size``, or the layout fields are invalid."""
     try:
         req = parse_header(buf, version)
-        if version_tuple(version) >= (1, 1) and req.emad_size != emad_size(version):
+        if version_tuple(version) >= (1, 1) and req.emad_size != emad_size_of(version):
             raise FfaError("R3", f"EMAD size {req.emad_size}")
-        if req.emad_offset < header_size(version) or req.emad_offset % EMAD_ALIGN:
+        if req.emad_offset < header_size_of(version) or req.emad_offset % EMAD_ALIGN:
             raise FfaError("R3", f"EMAD offset {req.emad_offset:#x}")
         req.emads = parse_emads(buf, req, rule="R3")
     except FfaError as e:

@@ -14,8 +14,8 @@ import uuid as _uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .descriptors import (PAGE, RANGE, FfaError, c, parse_constituents, version_tuple,
-                          version_word)
+from .descriptors import (ABI, PAGE, RANGE, FfaError, c, parse_constituents,
+                          version_tuple, version_word)
 from .memory import (CLEAR, HandleAllocator, MemTransaction, Ownership, OwnershipSpan,
                      SendCheck, parse_retrieve_request, validate_constituents,
                      validate_reclaim, validate_relinquish, validate_retrieve,
@@ -26,7 +26,7 @@ M32 = 0xFFFFFFFF
 SMC64 = c.FFA_SUCCESS_64 & ~c.FFA_SUCCESS_32
 OPTEE_UUID = _uuid.UUID("486178e0-e7f8-11e3-bc5e-0002a5d5c51b")
 SEND = {c.FFA_MEM_SHARE_32: "share", c.FFA_MEM_LEND_32: "lend", c.FFA_MEM_DONATE_32: "donate"}
-FID_NAMES = {v: k for k, v in sorted(c._abi.constants.items(), reverse=True)
+FID_NAMES = {v: k for k, v in sorted(ABI.constants.items(), reverse=True)
              if k.startswith("FFA_") and isinstance(v, int) and
              (v & ~SMC64) >> 8 == c.FFA_ERROR >> 8 and k.upper() == k}
 
@@ -118,7 +118,7 @@ class Spmc(RxTxCalls):
         return out
 
     def code_of(self, e: FfaError) -> int:
-        if e.rule in self.cfg.error_overrides and not getattr(e, "explicit", False):
+        if e.rule in self.cfg.error_overrides and not e.explicit:
             return self.cfg.error_overrides[e.rule]
         return e.code
 
@@ -329,9 +329,7 @@ class Spmc(RxTxCalls):
         if tx.kind != "share" and self.on_lend is not None:
             rc = self.on_lend(tx)
             if rc:
-                err = FfaError("S37", f"on_lend refused handle {tx.handle:#x}", code=rc)
-                err.explicit = True
-                raise err
+                raise FfaError("S37", f"on_lend refused handle {tx.handle:#x}", code=rc)
         self._pending.pop(tx.handle, None)
         tx.complete = True
         self._tx[tx.handle] = tx
@@ -397,9 +395,7 @@ class Spmc(RxTxCalls):
             if self.on_reclaim is not None:
                 rc = self.on_reclaim(tx)
                 if rc:
-                    err = FfaError("C9", f"on_reclaim refused handle {handle:#x}", code=rc)
-                    err.explicit = True
-                    raise err
+                    raise FfaError("C9", f"on_reclaim refused handle {handle:#x}", code=rc)
             elif tx.clear_on_reclaim:
                 self._zero(tx, "FFA_ABORTED")
         finally:
