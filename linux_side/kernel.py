@@ -67,6 +67,9 @@ class KernelConfig:
     # TEE protected heaps to bring up, by use case (= TEE_DMA_HEAP_* id). Linux v6.18 only
     # registers secure-video (1); tzemu lets a platform ask for 2 and 3 as well.
     protmem_use_cases: tuple[int, ...] = (1,)
+    # How the OP-TEE driver reaches the secure world: "smc" (the OP-TEE SMC ABI) or "ffa"
+    # (FF-A direct messages and memory sharing through the arm_ffa bus driver).
+    optee_abi: str = "smc"
 
 
 class Kernel:
@@ -89,6 +92,7 @@ class Kernel:
         self._clock_ns = 0
         self.interrupts_taken: list[int] = []
         self.optee: OpteeDriver | None = None
+        self.ffa: Any = None                   # the FF-A bus driver (arm_ffa), once initialised
         self.tee0: TeeDevice | None = None
         self.kernel_pt: PageTableBuilder | None = None
         self.user_pt: PageTableBuilder | None = None
@@ -143,7 +147,7 @@ class Kernel:
         """optee_probe: bring up the driver, register /dev/tee0 and the protected heaps."""
         if self.optee is not None:
             raise LinuxError(errno.EBUSY, "optee: driver already bound")
-        drv = OpteeDriver(self, self.abi, "smc")
+        drv = OpteeDriver(self, self.abi, self.config.optee_abi)
         tee0 = TeeDevice(self, "tee0", drv)
         drv.teedev = tee0
         self.optee, self.tee0 = drv, tee0
@@ -156,7 +160,8 @@ class Kernel:
 
     def remove_optee(self) -> None:
         """optee_remove: unregister /dev/tee0 (putting every protected heap bound to it, whose
-        pools are destroyed; the heap nodes stay), then empty the secure world's shm cache.
+        pools are destroyed; the heap nodes stay), then the backend's own teardown
+        (SMC: empty the secure world's shm cache; FF-A: free the message-argument cache).
 
         The kernel blocks in tee_device_unregister until the last buffer, shm and open file
         are released; this single-threaded model refuses instead with ``-EBUSY`` and changes
@@ -165,7 +170,7 @@ class Kernel:
         if self.optee is None or self.tee0 is None:
             raise LinuxError(errno.ENODEV, "optee: no driver bound")
         self.tee0.unregister()
-        self.optee.ops.disable_shm_cache()
+        self.optee.ops.remove()
         self.optee = self.tee0 = None
 
     teardown = remove_optee
@@ -185,6 +190,10 @@ class Kernel:
         self._clock_ns += 1_000_000
         total = self.config.clock_epoch * 1_000_000_000 + self._clock_ns
         return divmod(total, 1_000_000_000)
+
+    def fsleep(self, usecs: int) -> None:
+        """fsleep: nobody else runs in a synchronous path; the clock moves on."""
+        self._clock_ns += usecs * 1000
 
     def take_interrupts(self) -> list[int]:
         taken = self.conduit.take_interrupts()

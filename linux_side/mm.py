@@ -31,6 +31,24 @@ class PageAllocator:
                 return start
         raise LinuxError(errno.ENOMEM, f"{self.name} pool: no {need:#x} contiguous bytes")
 
+    def alloc_aligned(self, nbytes: int, align: int) -> int:
+        """Contiguous pages starting on an ``align`` boundary (a power of two of at least a
+        page), as alloc_pages_exact's buddy allocation gives for a naturally aligned size."""
+        need = page_align(max(nbytes, 1))
+        align = max(align, PAGE_SIZE)
+        for i, (start, length) in enumerate(self._free):
+            first = (start + align - 1) & ~(align - 1)
+            if first + need > start + length:
+                continue
+            rest = [(start, first - start)] if first > start else []
+            if first + need < start + length:
+                rest.append((first + need, start + length - first - need))
+            self._free[i:i + 1] = rest
+            self.allocated[first] = need
+            return first
+        raise LinuxError(errno.ENOMEM, f"{self.name} pool: no {need:#x} contiguous bytes "
+                                       f"aligned to {align:#x}")
+
     def free(self, pa: int) -> None:
         size = self.allocated.pop(pa, None)
         if size is None:

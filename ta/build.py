@@ -25,13 +25,20 @@ TA_CONSTANT_PREFIXES = ("TEE_SCN_", "TEE_SUCCESS", "TEE_ERROR_", "TEE_PARAM_TYPE
                         "TEE_MEMORY_ACCESS_", "UTEE_ENTRY_FUNC_", "UTEE_TIME_CAT_",
                         "TEE_CACHE", "TEE_TIMEOUT_INFINITE", "TEE_ORIGIN_")
 
+# tzemu extensions the TAs use that no OP-TEE header defines: the TA VA at which the secure OS
+# maps the crypto engine's register frame for decrypt_ta, and the tzemu syscall that gives the
+# physical address of a memref VA (x0 = va -> w0 result, x1 = pa, x2 = contiguous bytes).
+TZEMU_TA_DEFINES = {"CRYPTO_ENGINE_VA": 0x7FF00000, "TZEMU_SCN_VA_TO_PA": 0x7000}
+
 
 @functools.lru_cache(maxsize=1)
 def ta_defines() -> dict[str, int]:
     """Constants passed to the assembler, from the secure header copy."""
     from emu.abi import secure_abi
-    return {name: value for name, value in secure_abi().constants.items()
-            if name.startswith(TA_CONSTANT_PREFIXES)}
+    defines = {name: value for name, value in secure_abi().constants.items()
+               if name.startswith(TA_CONSTANT_PREFIXES)}
+    defines.update(TZEMU_TA_DEFINES)
+    return defines
 
 
 def load_manifest(path: Path = TAS_TOML) -> list[dict[str, Any]]:

@@ -54,17 +54,28 @@ class FfaTransport:
 
     # --- memory objects -------------------------------------------------------------------------
     def mobj(self, handle: int) -> Mobj | None:
-        """The object behind an FMEM global id; the lookup registers it (inactive_refs)."""
+        """The object behind an FMEM global id (mobj_ffa_get_by_cookie): protected memory, or
+        memory shared (or lent with tag 0) with the OP-TEE partition; the lookup registers it
+        until UNREGISTER_SHM, and a registered object cannot be reclaimed."""
         region = self.sos.protmem.by_cookie(handle)
         if region is not None and region.ffa:
             return region.mobj if not region.releasing else None
         mobj = self.shm.get(handle)
-        if mobj is not None:
-            self.registered.add(handle)
+        if mobj is None:
+            tx = self.spmc.lookup(handle)
+            if tx is None or not tx.complete or (tx.kind == "lend" and tx.tag):
+                return None
+            if not any(ep == self.sp_id for ep, _perm in tx.receivers):
+                return None
+            pages = tuple(pa + i * PAGE for pa, n in tx.constituents for i in range(n))
+            mobj = Mobj("ffa_shm", pages, 0, len(pages) * PAGE, secure=False, cookie=handle)
+            self.shm[handle] = mobj
+        self.registered.add(handle)
         return mobj
 
     def _on_lend(self, tx: Any) -> int | None:
-        """A LEND/SHARE completed: build the object; a protected one is fenced right here."""
+        """A LEND/DONATE is about to complete: a protected one is fenced right here (the moment
+        the memory becomes protected); plain lent memory must not overlap protected memory."""
         c = self.c
         runs = [(pa, n * PAGE) for pa, n in tx.constituents]
         size = sum(n for _, n in runs)
@@ -82,8 +93,6 @@ class FfaTransport:
         for pa, n in runs:
             if self.sos.protmem.overlapping(pa, n) is not None:
                 return c.FFA_INVALID_PARAMETERS
-        pages = tuple(pa + i * PAGE for pa, n in runs for i in range(n // PAGE))
-        self.shm[tx.handle] = Mobj("ffa_shm", pages, 0, size, secure=False, cookie=tx.handle)
         return None
 
     def _on_reclaim(self, tx: Any) -> int | None:
@@ -91,10 +100,9 @@ class FfaTransport:
         if self.sos.protmem.by_cookie(tx.handle) is not None:
             return c.FFA_DENIED if self.sos.protmem.reclaim_ffa(tx.handle) else None
         mobj = self.shm.get(tx.handle)
-        if mobj is not None:
-            if mobj.refs or tx.handle in self.registered:
-                return c.FFA_DENIED
-            del self.shm[tx.handle]
+        if (mobj is not None and mobj.refs) or tx.handle in self.registered:
+            return c.FFA_DENIED
+        self.shm.pop(tx.handle, None)
         return None
 
     # --- OP-TEE's blocking services --------------------------------------------------------------

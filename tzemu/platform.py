@@ -59,6 +59,7 @@ class BootOptions:
     extra_tas: dict[uuidlib.UUID, tuple[str, bytes]] = field(default_factory=dict)
     protmem: str | None = None          # None, "static" (carveouts) or "dynamic" (CMA lending)
     protmem_use_cases: Sequence[str] = ("secure-video",)
+    probe_linux: bool = True            # False: no OP-TEE driver probe (raw SMC / FF-A scripting)
 
 
 class NsConduit:
@@ -214,7 +215,8 @@ class Platform:
             abi=linux_abi())
         ttbr0, ttbr1 = self.kernel.setup_mm()
         self._enable_ns_mmu(ttbr0, ttbr1)
-        self.probe_info = self.kernel.probe_optee()
+        self.probe_info = self.kernel.probe_optee() if options.probe_linux else None
+        self._ffa: Any = None
         self.linux = LinuxFacade(self.kernel)
 
     def _make_devices(self) -> dict[str, DmaMaster]:
@@ -334,6 +336,16 @@ class Platform:
             self.bus.emit("fault", "NS-EL1", pc=fault.pc, kind=fault.kind, detail=fault.detail)
             raise
         return ns.read_args()
+
+    @property
+    def ffa(self) -> Any:
+        """Register-level FF-A helpers (tzemu.ffa_helpers.FfaHelpers) for the ffa ABI."""
+        if self.options.abi != "ffa":
+            raise PlatformError("Platform.ffa needs abi='ffa'")
+        if self._ffa is None:
+            from tzemu.ffa_helpers import FfaHelpers
+            self._ffa = FfaHelpers(self)
+        return self._ffa
 
     def smc_loop(self, count: int, *args: int) -> tuple[int, ...]:
         """Issue ``count`` identical SMCs from an AArch64 loop at NS-EL1 (benchmarks)."""

@@ -1,13 +1,18 @@
 """The OP-TEE driver's generic part (call.c, core.c): sessions, messages, parameters, shm.
 
 Backend-independent code builds ``optee_msg_arg`` messages in kernel memory, converts
-``tee_param``s to OPTEE_MSG parameters (registered shm -> RMEM, contiguous unregistered shm ->
-TMEM), and asks the transport (``smc_abi``; later ``ffa_abi``) to run them.
+``tee_param``s to OPTEE_MSG parameters and asks the transport (``self.ops``) to run them. The
+transport is chosen by name: ``"smc"`` (smc_abi: SMC calls, memrefs as RMEM/TMEM, shm
+registered with MSG REGISTER_SHM) or ``"ffa"`` (ffa_abi: FF-A direct messages, memrefs as FMEM,
+shm shared with FFA_MEM_SHARE). What differs lives behind these transport operations:
+``get_msg_arg``/``free_msg_arg`` (where a message is written), ``do_call_with_arg``,
+``to_msg_memref``, ``shm_register``/``shm_unregister``, ``pool_op_alloc`` (what a new
+driver-private buffer needs), ``lend_protmem``/``reclaim_protmem``, ``gen_caps``, ``remove``.
 
 Protected buffers arrive here already resolved by the TEE core (linux_uapi.md §8): a dynamic
-pool's buffer as its lent chunk shm (DYNAMIC, so RMEM {chunk offset + offset, size, lend
-cookie}), a static pool's as its DMA_BUF shm (not DYNAMIC, so TMEM {carveout PA + buffer
-offset + offset, size, shm cookie}).
+pool's buffer as its lent chunk shm (DYNAMIC, so RMEM / FMEM {chunk offset + offset, size,
+lend cookie or FF-A handle}), a static pool's as its DMA_BUF shm (not DYNAMIC, so TMEM
+{carveout PA + buffer offset + offset, size, shm cookie}).
 """
 from __future__ import annotations
 
@@ -21,14 +26,12 @@ from linux_side.errors import LinuxError, einval
 from linux_side.mm import PAGE_SIZE, page_align
 from linux_side.optee.optee_msg import MsgArg, MsgParam, OpteeMsgLayout
 from linux_side.optee.rpc import OpteeRpc
-from linux_side.optee.smc_abi import SmcAbi
 from linux_side.tee.tee_shm import ShmIdTable, TeeShm
 
 if TYPE_CHECKING:
     from linux_side.kernel import Kernel
 
 RPC_NUM_PARAMS = 4
-PAGELIST_ENTRIES = PAGE_SIZE // 8 - 1
 
 
 @dataclass
@@ -59,9 +62,15 @@ class OpteeDriver:
         self.shm_table = ShmIdTable()
         self.stats: Counter[str] = Counter()
         self.rpc = OpteeRpc(self)
-        if backend != "smc":
+        self.ops: Any
+        if backend == "smc":
+            from linux_side.optee.smc_abi import SmcAbi
+            self.ops = SmcAbi(self)
+        elif backend == "ffa":
+            from linux_side.optee.ffa_abi import FfaAbi
+            self.ops = FfaAbi(self)
+        else:
             raise LinuxError(errno.ENODEV, f"optee: unknown backend {backend!r}")
-        self.ops = SmcAbi(self)
         self.sessions: dict[int, Any] = {}     # session id -> owning context
         self.teedev: Any = None                # the TeeDevice, set by the kernel before probe
 
@@ -73,7 +82,9 @@ class OpteeDriver:
 
     # --- kernel shared memory ----------------------------------------------------------------
     def alloc_priv_shm(self, size: int, flags: int | None = None) -> TeeShm:
-        """Driver-private, physically contiguous kernel memory (TEE_SHM_PRIV)."""
+        """Physically contiguous kernel memory from the driver's pool (TEE_SHM_PRIV unless
+        ``flags`` say otherwise); the transport's ``pool_op_alloc`` registers it if it must
+        (FF-A shares every private buffer, SMC none)."""
         c = self.c
         size = max(size, 1)
         pa = self.kernel.pages.alloc(size)
@@ -83,60 +94,41 @@ class OpteeDriver:
                      tuple(pa + i * PAGE_SIZE for i in range(npages)), 0, pa)
         self.shm_table.new_cookie(shm)
         shm.release_cb.append(lambda s: self.kernel.pages.free(s.paddr))
+        try:
+            self.ops.pool_op_alloc(shm)
+        except BaseException:
+            self.shm_table.put(shm)
+            raise
         return shm
 
     def register_shm(self, shm: TeeShm) -> Generator:
-        """Register a buffer with the secure world (OPTEE_MSG_CMD_REGISTER_SHM, NONCONTIG)."""
-        c = self.c
-        npages = len(shm.pages)
-        list_pages = (npages + PAGELIST_ENTRIES - 1) // PAGELIST_ENTRIES
-        lst = self.alloc_priv_shm(list_pages * PAGE_SIZE)
-        try:
-            for i in range(list_pages):
-                chunk = shm.pages[i * PAGELIST_ENTRIES:(i + 1) * PAGELIST_ENTRIES]
-                nxt = lst.paddr + (i + 1) * PAGE_SIZE if i + 1 < list_pages else 0
-                raw = b"".join(p.to_bytes(8, "little") for p in chunk)
-                raw = raw.ljust(PAGELIST_ENTRIES * 8, b"\0") + nxt.to_bytes(8, "little")
-                self.kernel.conduit.write(lst.paddr + i * PAGE_SIZE, raw)
-            param = MsgParam(c.OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT | c.OPTEE_MSG_ATTR_NONCONTIG,
-                             lst.paddr | (shm.page_offset & (PAGE_SIZE - 1)), shm.size, shm.cookie)
-            arg = yield from self.do_msg(None, MsgArg(cmd=c.OPTEE_MSG_CMD_REGISTER_SHM,
-                                                      params=[param]))
-        finally:
-            self.shm_table.put(lst)
-        if arg.ret != c.TEEC_SUCCESS:
-            raise LinuxError(errno.EINVAL, f"optee: REGISTER_SHM refused with {arg.ret:#x}")
-        shm.flags |= c.TEE_SHM_DYNAMIC
+        """Make a buffer known to the secure world (sets TEE_SHM_DYNAMIC)."""
+        return (yield from self.ops.shm_register(shm))
 
     def unregister_shm(self, shm: TeeShm) -> Generator:
-        c = self.c
-        param = MsgParam(c.OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, 0, 0, shm.cookie)
-        arg = yield from self.do_msg(None, MsgArg(cmd=c.OPTEE_MSG_CMD_UNREGISTER_SHM,
-                                                  params=[param]))
-        shm.flags &= ~c.TEE_SHM_DYNAMIC
-        return arg.ret
+        return (yield from self.ops.shm_unregister(shm))
 
     # --- messages ------------------------------------------------------------------------------
     def do_msg(self, ctx: Any, arg: MsgArg) -> Generator[Any, Any, MsgArg]:
-        """Write ``arg`` to kernel memory, run the call, read the answer back."""
+        """Write ``arg`` where the transport wants it, run the call, read the answer back. A
+        transport failure answers TEEC_ERROR_COMMUNICATION from origin COMMS."""
         n = len(arg.params)
-        size = self.msg.size(n) + self.msg.size(RPC_NUM_PARAMS)
-        shm = self.alloc_priv_shm(size)
+        shm, offs = self.ops.get_msg_arg(n)
         try:
-            self.kernel.conduit.write(shm.paddr, self.msg.pack(arg))
+            self.kernel.conduit.write(shm.paddr + offs, self.msg.pack(arg))
             self.stats["calls"] += 1
             try:
-                yield from self.ops.do_call_with_arg(ctx, shm, shm_rpc_view(shm, self.msg.size(n)))
+                yield from self.ops.do_call_with_arg(ctx, shm, offs)
             except LinuxError:
                 return MsgArg(arg.cmd, arg.func, arg.session, arg.cancel_id,
                               self.c.TEEC_ERROR_COMMUNICATION, self.c.TEEC_ORIGIN_COMMS, arg.params)
-            raw = self.kernel.conduit.read(shm.paddr, self.msg.size(n))
+            raw = self.kernel.conduit.read(shm.paddr + offs, self.msg.size(n))
             return self.msg.unpack(raw, n)
         finally:
-            self.shm_table.put(shm)
+            self.ops.free_msg_arg(shm, offs)
 
     def to_msg_params(self, params: list[TeeParam]) -> list[MsgParam]:
-        """optee_to_msg_param: registered shm -> RMEM, contiguous kernel shm -> TMEM."""
+        """optee_to_msg_param: values here, memrefs by the transport (``to_msg_memref``)."""
         c = self.c
         out = []
         for p in params:
@@ -146,16 +138,7 @@ class OpteeDriver:
             elif c.TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INPUT <= t <= c.TEE_IOCTL_PARAM_ATTR_TYPE_VALUE_INOUT:
                 out.append(MsgParam(c.OPTEE_MSG_ATTR_TYPE_VALUE_INPUT + t - 1, p.a, p.b, p.c))
             else:
-                k = t - c.TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT
-                if p.shm is None:
-                    out.append(MsgParam(c.OPTEE_MSG_ATTR_TYPE_TMEM_INPUT + k, 0, p.size, 0))
-                elif p.shm.flags & c.TEE_SHM_DYNAMIC:
-                    out.append(MsgParam(c.OPTEE_MSG_ATTR_TYPE_RMEM_INPUT + k, p.offset, p.size,
-                                        p.shm.cookie))
-                else:
-                    cache = c.OPTEE_MSG_ATTR_CACHE_PREDEFINED << c.OPTEE_MSG_ATTR_CACHE_SHIFT
-                    out.append(MsgParam((c.OPTEE_MSG_ATTR_TYPE_TMEM_INPUT + k) | cache,
-                                        p.shm.pa_of(p.offset), p.size, p.shm.cookie))
+                out.append(self.ops.to_msg_memref(p, t - c.TEE_IOCTL_PARAM_ATTR_TYPE_MEMREF_INPUT))
         return out
 
     def from_msg_params(self, params: list[TeeParam], msg: list[MsgParam]) -> None:
@@ -214,5 +197,5 @@ class OpteeDriver:
 
 
 def shm_rpc_view(shm: TeeShm, offset: int) -> TeeShm:
-    """The RPC argument that follows the message in the same buffer (CALL_WITH_RPC_ARG)."""
+    """The RPC argument that follows the message in the same buffer, ``offset`` bytes in."""
     return TeeShm(None, shm.size - offset, shm.flags, (), 0, shm.paddr + offset, cookie=0)

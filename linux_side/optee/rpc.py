@@ -1,7 +1,8 @@
 """RPC commands from the secure world (drivers/tee/optee/rpc.c and the supplicant path).
 
-The kernel serves GET_TIME, SHM_ALLOC and SHM_FREE itself; other commands (LOAD_TA, FS, ...)
-go to tee-supplicant. Every reply carries ret_origin = TEEC_ORIGIN_COMMS.
+The kernel serves GET_TIME, SHM_ALLOC and SHM_FREE itself (the FF-A transport replaces the last
+two with its own, which answer FMEM); other commands (LOAD_TA, FS, ...) go to tee-supplicant.
+Every reply carries ret_origin = TEEC_ORIGIN_COMMS.
 """
 from __future__ import annotations
 
@@ -43,9 +44,23 @@ class OpteeRpc:
         if handler is not None:
             handler(arg)
         else:
-            drv.kernel.supplicant.handle(arg, drv)
+            self.supplicant(arg)
         arg.ret_origin = c.TEEC_ORIGIN_COMMS
         conduit.write(arg_shm.paddr, drv.msg.pack(arg))
+
+    def supplicant(self, arg: MsgArg) -> None:
+        """optee_supp_thrd_req: tee-supplicant gets memrefs by address (the transport says
+        how its memref parameters resolve); only their sizes come back."""
+        drv = self.drv
+        params = arg.params
+        arg.params = [drv.ops.rpc_param_for_supp(p) for p in params]
+        try:
+            drv.kernel.supplicant.handle(arg, drv)
+        finally:
+            for orig, seen in zip(params, arg.params):
+                if seen is not orig:
+                    orig.b = seen.b
+            arg.params = params
 
     def get_time(self, arg: MsgArg) -> None:
         c = self.c

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generator
 
 from linux_side.errors import LinuxError, einval
+from linux_side.mm import PAGE_SIZE
 from linux_side.optee.optee_msg import MsgArg, MsgParam
 from linux_side.optee.protmem import optee_protmem_alloc_dyn_pool, optee_set_dma_mask
 from linux_side.sched import Resched, Sleep, WaitQueue
@@ -28,7 +29,9 @@ from linux_side.tee.tee_protmem_pool import TeeProtmemPool, tee_protmem_static_p
 from linux_side.tee.tee_shm import TeeShm
 
 if TYPE_CHECKING:
-    from linux_side.optee.optee import OpteeDriver
+    from linux_side.optee.optee import OpteeDriver, TeeParam
+
+PAGELIST_ENTRIES = PAGE_SIZE // 8 - 1
 
 
 @dataclass
@@ -115,6 +118,69 @@ class SmcAbi:
                 if shm is not None:
                     self.drv.shm_table.put(shm)
 
+    def remove(self) -> None:
+        self.disable_shm_cache()
+
+    # --- shared memory and messages ---------------------------------------------------------------
+    def pool_op_alloc(self, shm: TeeShm) -> None:
+        """Driver-private memory is never registered over SMC (passed as TMEM by address)."""
+
+    def shm_register(self, shm: TeeShm) -> Generator:
+        """OPTEE_MSG_CMD_REGISTER_SHM with a NONCONTIG page list; ``-EINVAL`` if refused."""
+        c, drv = self.c, self.drv
+        npages = len(shm.pages)
+        list_pages = (npages + PAGELIST_ENTRIES - 1) // PAGELIST_ENTRIES
+        lst = drv.alloc_priv_shm(list_pages * PAGE_SIZE)
+        try:
+            for i in range(list_pages):
+                chunk = shm.pages[i * PAGELIST_ENTRIES:(i + 1) * PAGELIST_ENTRIES]
+                nxt = lst.paddr + (i + 1) * PAGE_SIZE if i + 1 < list_pages else 0
+                raw = b"".join(p.to_bytes(8, "little") for p in chunk)
+                raw = raw.ljust(PAGELIST_ENTRIES * 8, b"\0") + nxt.to_bytes(8, "little")
+                self.kernel.conduit.write(lst.paddr + i * PAGE_SIZE, raw)
+            param = MsgParam(c.OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT | c.OPTEE_MSG_ATTR_NONCONTIG,
+                             lst.paddr | (shm.page_offset & (PAGE_SIZE - 1)), shm.size, shm.cookie)
+            arg = yield from drv.do_msg(None, MsgArg(cmd=c.OPTEE_MSG_CMD_REGISTER_SHM,
+                                                     params=[param]))
+        finally:
+            drv.shm_table.put(lst)
+        if arg.ret != c.TEEC_SUCCESS:
+            raise LinuxError(errno.EINVAL, f"optee: REGISTER_SHM refused with {arg.ret:#x}")
+        shm.flags |= c.TEE_SHM_DYNAMIC
+
+    def shm_unregister(self, shm: TeeShm) -> Generator:
+        c = self.c
+        param = MsgParam(c.OPTEE_MSG_ATTR_TYPE_RMEM_INPUT, 0, 0, shm.cookie)
+        arg = yield from self.drv.do_msg(None, MsgArg(cmd=c.OPTEE_MSG_CMD_UNREGISTER_SHM,
+                                                      params=[param]))
+        shm.flags &= ~c.TEE_SHM_DYNAMIC
+        return arg.ret
+
+    def get_msg_arg(self, num_params: int) -> tuple[TeeShm, int]:
+        """A fresh private buffer per call: the message and, after it, the RPC argument."""
+        from linux_side.optee.optee import RPC_NUM_PARAMS
+        msg = self.drv.msg
+        return self.drv.alloc_priv_shm(msg.size(num_params) + msg.size(RPC_NUM_PARAMS)), 0
+
+    def free_msg_arg(self, shm: TeeShm, offs: int) -> None:
+        self.drv.shm_table.put(shm)
+
+    def to_msg_memref(self, p: "TeeParam", k: int) -> MsgParam:
+        """Registered shm -> RMEM {offset, size, cookie}; contiguous kernel shm -> TMEM {PA,
+        size, cookie}; no shm -> a NULL TMEM."""
+        c = self.c
+        if p.shm is None:
+            return MsgParam(c.OPTEE_MSG_ATTR_TYPE_TMEM_INPUT + k, 0, p.size, 0)
+        if p.shm.flags & c.TEE_SHM_DYNAMIC:
+            return MsgParam(c.OPTEE_MSG_ATTR_TYPE_RMEM_INPUT + k, p.offset, p.size, p.shm.cookie)
+        cache = c.OPTEE_MSG_ATTR_CACHE_PREDEFINED << c.OPTEE_MSG_ATTR_CACHE_SHIFT
+        return MsgParam((c.OPTEE_MSG_ATTR_TYPE_TMEM_INPUT + k) | cache, p.shm.pa_of(p.offset),
+                        p.size, p.shm.cookie)
+
+    def rpc_param_for_supp(self, p: MsgParam) -> MsgParam:
+        """What tee-supplicant sees of an RPC parameter: TMEM already carries the address."""
+        return p
+
     # --- protected memory -----------------------------------------------------------------
     def protmem_pool_init(self) -> None:
         """optee_protmem_pool_init, once per configured use case. A failure only logs
@@ -198,9 +264,14 @@ class SmcAbi:
         return caps
 
     # --- calls -----------------------------------------------------------------------------------
-    def do_call_with_arg(self, ctx: Any, arg_shm: TeeShm, rpc_shm: TeeShm | None) -> Generator:
-        """Issue one yielding call; returns 0 or raises on a transport failure."""
+    def do_call_with_arg(self, ctx: Any, shm: TeeShm, offs: int) -> Generator:
+        """Issue one yielding call for the message at ``offs`` in ``shm`` (its RPC argument
+        right after it); returns 0 or raises on a transport failure."""
+        from linux_side.optee.optee import shm_rpc_view
         c, drv = self.c, self.drv
+        num = drv.msg.num_params(self.kernel.conduit.read(shm.paddr + offs, drv.msg.header))
+        arg_shm = shm_rpc_view(shm, offs) if offs else shm
+        rpc_shm: TeeShm | None = shm_rpc_view(shm, offs + drv.msg.size(num))
         if rpc_shm is not None:
             fid = c.OPTEE_SMC_CALL_WITH_RPC_ARG
         else:

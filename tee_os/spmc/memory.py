@@ -3,7 +3,7 @@ allocator and the pure checks of every state transition (Hafnium's ``ffa_memory.
 
 Each ``validate_*`` function only reads its arguments and raises :class:`FfaError` naming the
 rule of ffa_spec.md §4.3-§4.5 that the input breaks; ``tee_os.spmc.spmc`` commits afterwards.
-The states are those of §4.1: the normal world owns every NS page exclusively (Owner-EA) until
+(The borrower rules, retrieve and relinquish, are in ``tee_os.spmc.rxtx``.)  The states are those of §4.1: the normal world owns every NS page exclusively (Owner-EA) until
 a transaction covering it completes; ownership then follows §4.2.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from .descriptors import (EMAD_ALIGN, PAGE, RANGE, Constituent, FfaError, MemRegion, c,
-                          constituents_offset, header_size_of, emad_size_of, parse_composite,
+                          constituents_offset, emad_size_of, header_size_of, parse_composite,
                           parse_emads, parse_header, version_tuple)
 
 KIND_TYPE = {"share": c.FFA_MEMORY_REGION_TRANSACTION_TYPE_SHARE,
@@ -133,12 +133,10 @@ class Ownership:
     def overlapping(self, start: int, end: int) -> list[tuple[int, int, object]]:
         i = bisect.bisect_left(self._starts, end) - 1
         out = []
-        while i >= 0 and self._spans[i][1] > start:
+        while i >= 0 and self._spans[i][1] > start:   # spans never overlap each other
             out.append(self._spans[i])
             i -= 1
-        if i >= 0:  # spans never overlap each other, but a long one may start further back
-            out.extend(s for s in self._spans[:i + 1] if s[1] > start)
-        return sorted(out, key=lambda s: s[0])
+        return out[::-1]
 
     def conflict(self, start: int, end: int) -> tuple[str, str] | None:
         for s, e, what in self.overlapping(start, end):
@@ -335,7 +333,7 @@ def validate_constituents(new: Iterable[Constituent], seen: list[tuple[int, int]
     return out
 
 
-# ---- RECLAIM / RETRIEVE / RELINQUISH --------------------------------------------------------
+# ---- RECLAIM (retrieve and relinquish: tee_os.spmc.rxtx) ------------------------------------
 
 def validate_reclaim(tx: MemTransaction | None, caller: int, flags: int) -> None:
     """Errors: C5 flags other than zero-memory (time slicing is not supported); C1 unknown
@@ -349,131 +347,3 @@ def validate_reclaim(tx: MemTransaction | None, caller: int, flags: int) -> None
         raise FfaError("C2", f"{caller:#x} does not own handle {tx.handle:#x}")
     if tx.retrieved:
         raise FfaError("C3", f"handle {tx.handle:#x} still retrieved: {tx.retrievals}")
-
-
-def parse_retrieve_request(buf: bytes, version: tuple[int, int]) -> MemRegion:
-    """A retrieve request (header + EMADs, no composite).  Errors: R3 when it does not fit,
-    its length is not ``EMAD offset + count * size``, or the layout fields are invalid."""
-    try:
-        req = parse_header(buf, version)
-        if version_tuple(version) >= (1, 1) and req.emad_size != emad_size_of(version):
-            raise FfaError("R3", f"EMAD size {req.emad_size}")
-        if req.emad_offset < header_size_of(version) or req.emad_offset % EMAD_ALIGN:
-            raise FfaError("R3", f"EMAD offset {req.emad_offset:#x}")
-        req.emads = parse_emads(buf, req, rule="R3")
-    except FfaError as e:
-        raise FfaError("R3", e.detail) from None
-    if len(buf) != req.emad_offset + req.emad_count * req.emad_size:
-        raise FfaError("R3", f"request length {len(buf)} != {req.emad_offset} + "
-                             f"{req.emad_count} * {req.emad_size}")
-    return req
-
-
-def validate_retrieve(tx: MemTransaction | None, caller: int, req: MemRegion | None,
-                      limit: int | None) -> int:
-    """Check a borrower's retrieval; returns the permissions it is granted.
-
-    With ``req`` (a retrieve request descriptor) every rule of §4.4 applies; without it (the
-    secure OS's implicit retrieval, OP-TEE's ``mobj_ffa_get_by_cookie``) only R1, R2, R7, R22.
-    Errors: R10 address-range hint, time slicing or bits 31:11 in the flags; R14 NS or
-    reserved attribute bits; R3 reserved header / EMAD fields; R1 unknown handle; R2 sending
-    incomplete; R4 sender differs (DENIED); R5 tag differs; R6 transaction type differs; R11
-    zero flags on a SHARE; R9 composite offset in an EMAD; R8 receiver count differs (or bypass
-    flag misused); R7 caller or a listed endpoint is not a receiver; R22 retrieval limit
-    reached (DENIED); R12 zero requested that the sender did not (DENIED); R13 zero with RO
-    (DENIED); R15 attributes other than Normal-WB-IS (DENIED); R17 RW asked, RO sent (DENIED);
-    R18 / R19 instruction access given for SHARE / multi LEND, missing for 1-borrower LEND /
-    DONATE; R20 executable NS memory; R21 v1.2 implementation-defined value differs."""
-    if req is not None:
-        known = RETRIEVE_FLAGS
-        if req.flags & ~known:
-            raise FfaError("R10", f"retrieve flags {req.flags:#x}")
-        if req.attributes & (c.FFA_MEMORY_SECURITY_MASK |
-                             c.FFA_MEMORY_ATTRIBUTES_RESERVED_MASK):
-            raise FfaError("R14", f"attributes {req.attributes:#x}")
-        if req.reserved or any(e.reserved or e.flags & ~c.FFA_MEM_FLAG_NON_RETRIEVAL_BORROWER
-                               for e in req.emads):
-            raise FfaError("R3", "reserved field in the retrieve request")
-    if tx is None:
-        raise FfaError("R1", "unknown handle")
-    if not tx.complete:
-        raise FfaError("R2", f"handle {tx.handle:#x} still has fragments outstanding")
-    perm = tx.permissions(caller)
-    if req is None:
-        if perm is None:
-            raise FfaError("R7", f"{caller:#x} is not a receiver of {tx.handle:#x}")
-        if limit is not None and tx.retrievals.get(caller, 0) >= limit:
-            raise FfaError("R22", f"{caller:#x} already retrieved {tx.handle:#x}")
-        return perm
-    if req.sender != tx.sender:
-        raise FfaError("R4", f"sender {req.sender:#x} != {tx.sender:#x}")
-    if req.tag != tx.tag:
-        raise FfaError("R5", f"tag {req.tag} != {tx.tag}")
-    rtype = req.flags & c.FFA_MEMORY_REGION_TRANSACTION_TYPE_MASK
-    if rtype and rtype != KIND_TYPE[tx.kind]:
-        raise FfaError("R6", f"type {rtype >> 3} for a {tx.kind}")
-    if tx.kind == "share" and req.flags & CLEAR_ANY:
-        raise FfaError("R11", "zero flags on a SHARE")
-    if any(e.composite_offset for e in req.emads):
-        raise FfaError("R9", "composite offset in a retrieve request")
-    multi = len(tx.receivers) > 1
-    if req.flags & c.FFA_MEMORY_REGION_FLAG_BYPASS_BORROWERS_CHECK:
-        if req.emad_count != 1 or not multi:
-            raise FfaError("R8", "bypass flag needs one EMAD and several borrowers")
-    elif req.emad_count != len(tx.receivers):
-        raise FfaError("R8", f"{req.emad_count} EMADs for {len(tx.receivers)} receivers")
-    mine = [e for e in req.emads if e.receiver == caller]
-    if perm is None or not mine or any(tx.permissions(e.receiver) is None for e in req.emads):
-        raise FfaError("R7", f"{caller:#x} / listed endpoints not receivers of {tx.handle:#x}")
-    if limit is not None and tx.retrievals.get(caller, 0) >= limit:
-        raise FfaError("R22", f"{caller:#x} already retrieved {tx.handle:#x}")
-    asked = mine[0].permissions
-    d, i = data_access(asked), instr_access(asked)
-    sent_d = data_access(perm)
-    granted_d = d or sent_d
-    if req.flags & CLEAR and not tx.flags & CLEAR:
-        raise FfaError("R12", "zero-before-retrieve not set by the sender")
-    if req.flags & CLEAR_ANY and granted_d == c.FFA_DATA_ACCESS_RO:
-        raise FfaError("R13", "zero flags with read-only access")
-    if req.attributes & c.FFA_MEMORY_TYPE_MASK and req.attributes != c.FFA_NORMAL_MEM_REG_ATTR:
-        raise FfaError("R15", f"attributes {req.attributes:#x}")
-    if (asked & c.FFA_MEM_ACC_RESERVED_MASK or d == c.FFA_DATA_ACCESS_RESERVED
-            or i == c.FFA_INSTRUCTION_ACCESS_RESERVED):
-        raise FfaError("R3", f"permissions {asked:#x}")
-    if d == c.FFA_DATA_ACCESS_RW and sent_d == c.FFA_DATA_ACCESS_RO:
-        raise FfaError("R17", "RW requested, RO sent")
-    if tx.kind == "share" or (tx.kind == "lend" and multi):
-        if i != c.FFA_INSTRUCTION_ACCESS_NOT_SPECIFIED:
-            raise FfaError("R18", f"instruction access {i} on {tx.kind}")
-    elif i == c.FFA_INSTRUCTION_ACCESS_NOT_SPECIFIED:
-        raise FfaError("R19", f"no instruction access on a 1-borrower {tx.kind}")
-    if i == c.FFA_INSTRUCTION_ACCESS_X:
-        raise FfaError("R20", "executable access to normal-world memory")
-    if mine[0].impdef and mine[0].impdef != tx.impdef.get(caller, bytes(len(mine[0].impdef))):
-        raise FfaError("R21", "implementation-defined value differs")
-    return (granted_d << c.FFA_DATA_ACCESS_OFFSET) | (i << c.FFA_INSTRUCTION_ACCESS_OFFSET)
-
-
-def validate_relinquish(tx: MemTransaction | None, caller: int, flags: int,
-                        endpoints: list[int]) -> None:
-    """Errors: L8 flags other than zero-after-relinquish; L1 endpoint count != 1; L2 endpoint
-    is not the caller; L3 unknown handle or sending incomplete; L4 caller not a borrower; L5
-    caller has not retrieved; L6 zero flag on a SHARE; L7 zero flag with RO access
-    (DENIED)."""
-    if flags & ~CLEAR:
-        raise FfaError("L8", f"relinquish flags {flags:#x}")
-    if len(endpoints) != 1:
-        raise FfaError("L1", f"{len(endpoints)} endpoints")
-    if endpoints[0] != caller:
-        raise FfaError("L2", f"endpoint {endpoints[0]:#x} is not the caller {caller:#x}")
-    if tx is None or not tx.complete:
-        raise FfaError("L3", "unknown handle" if tx is None else "sending incomplete")
-    perm = tx.permissions(caller)
-    if perm is None:
-        raise FfaError("L4", f"{caller:#x} is not a borrower of {tx.handle:#x}")
-    if not tx.retrievals.get(caller):
-        raise FfaError("L5", f"{caller:#x} has not retrieved {tx.handle:#x}")
-    if flags & CLEAR and tx.kind == "share":
-        raise FfaError("L6", "zero-after-relinquish on a SHARE")
-    if flags & CLEAR and data_access(perm) == c.FFA_DATA_ACCESS_RO:
-        raise FfaError("L7", "zero-after-relinquish with read-only access")

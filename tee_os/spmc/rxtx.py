@@ -1,4 +1,4 @@
-"""The normal world's RX/TX buffer pair and every call that uses it (besides memory sends).
+"""The normal world's RX/TX buffer pair, the calls that use it, and the borrower side.
 
 Naming is the caller's: ``tx`` is where the normal world writes descriptors (the SPMC reads
 it; OP-TEE calls it its "rx"), ``rx`` is where the SPMC writes answers (partition information,
@@ -6,18 +6,22 @@ retrieve responses).  RX ownership follows FF-A: after the SPMC writes into RX t
 it until FFA_RX_RELEASE, and a further write while the caller owns it answers BUSY.
 
 :class:`RxTxCalls` is a mixin of :class:`tee_os.spmc.Spmc` with the handlers of FFA_RXTX_MAP,
-FFA_RXTX_UNMAP, FFA_RX_RELEASE, FFA_PARTITION_INFO_GET, and the borrower-side calls the normal
-world can make: FFA_MEM_RETRIEVE_REQ (hypervisor form), FFA_MEM_FRAG_RX, FFA_MEM_RELINQUISH.
+FFA_RXTX_UNMAP, FFA_RX_RELEASE, FFA_PARTITION_INFO_GET, and the borrower side: the pure checks
+of §4.4 / §4.5 (``validate_retrieve``, ``validate_relinquish``), the calls the normal world can
+make as a borrower (FFA_MEM_RETRIEVE_REQ, hypervisor form; FFA_MEM_FRAG_RX; FFA_MEM_RELINQUISH)
+and the secure OS's own ``retrieve_for_sp`` / ``relinquish_for_sp``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .descriptors import (PAGE, RANGE, RELINQUISH, FfaError, build_mem_region,
-                          build_partition_info, c, parse_relinquish, partition_info_size,
-                          regs_to_uuid)
-from .memory import KIND_TYPE, parse_retrieve_request, validate_relinquish, validate_retrieve
+from .descriptors import (EMAD_ALIGN, PAGE, RANGE, RELINQUISH, FfaError, MemRegion,
+                          build_mem_region, build_partition_info, c, emad_size_of,
+                          header_size_of, parse_emads, parse_header, parse_relinquish,
+                          partition_info_size, regs_to_uuid, version_tuple)
+from .memory import (CLEAR, CLEAR_ANY, KIND_TYPE, RETRIEVE_FLAGS, MemTransaction, data_access,
+                     instr_access)
 
 if TYPE_CHECKING:
     from .spmc import Spmc
@@ -43,6 +47,136 @@ class Mailbox:
 
     def snapshot(self) -> tuple:
         return (self.tx, self.rx, self.size, self.caller_owns_rx)
+
+
+# ---- borrower rules (§4.4, §4.5) -----------------------------------------------------------
+
+def parse_retrieve_request(buf: bytes, version: tuple[int, int]) -> MemRegion:
+    """A retrieve request (header + EMADs, no composite).  Errors: R3 when it does not fit,
+    its length is not ``EMAD offset + count * size``, or the layout fields are invalid."""
+    try:
+        req = parse_header(buf, version)
+        if version_tuple(version) >= (1, 1) and req.emad_size != emad_size_of(version):
+            raise FfaError("R3", f"EMAD size {req.emad_size}")
+        if req.emad_offset < header_size_of(version) or req.emad_offset % EMAD_ALIGN:
+            raise FfaError("R3", f"EMAD offset {req.emad_offset:#x}")
+        req.emads = parse_emads(buf, req, rule="R3")
+    except FfaError as e:
+        raise FfaError("R3", e.detail) from None
+    if len(buf) != req.emad_offset + req.emad_count * req.emad_size:
+        raise FfaError("R3", f"request length {len(buf)} != {req.emad_offset} + "
+                             f"{req.emad_count} * {req.emad_size}")
+    return req
+
+
+def validate_retrieve(tx: MemTransaction | None, caller: int, req: MemRegion | None,
+                      limit: int | None) -> int:
+    """Check a borrower's retrieval; returns the permissions it is granted.
+
+    With ``req`` (a retrieve request descriptor) every rule of §4.4 applies; without it (the
+    secure OS's implicit retrieval, OP-TEE's ``mobj_ffa_get_by_cookie``) only R1, R2, R7, R22.
+    Errors: R10 address-range hint, time slicing or bits 31:11 in the flags; R14 NS or
+    reserved attribute bits; R3 reserved header / EMAD fields; R1 unknown handle; R2 sending
+    incomplete; R4 sender differs (DENIED); R5 tag differs; R6 transaction type differs; R11
+    zero flags on a SHARE; R9 composite offset in an EMAD; R8 receiver count differs (or bypass
+    flag misused); R7 caller or a listed endpoint is not a receiver; R22 retrieval limit
+    reached (DENIED); R12 zero requested that the sender did not (DENIED); R13 zero with RO
+    (DENIED); R15 attributes other than Normal-WB-IS (DENIED); R17 RW asked, RO sent (DENIED);
+    R18 / R19 instruction access given for SHARE / multi LEND, missing for 1-borrower LEND /
+    DONATE; R20 executable NS memory; R21 v1.2 implementation-defined value differs."""
+    if req is not None:
+        known = RETRIEVE_FLAGS
+        if req.flags & ~known:
+            raise FfaError("R10", f"retrieve flags {req.flags:#x}")
+        if req.attributes & (c.FFA_MEMORY_SECURITY_MASK |
+                             c.FFA_MEMORY_ATTRIBUTES_RESERVED_MASK):
+            raise FfaError("R14", f"attributes {req.attributes:#x}")
+        if req.reserved or any(e.reserved or e.flags & ~c.FFA_MEM_FLAG_NON_RETRIEVAL_BORROWER
+                               for e in req.emads):
+            raise FfaError("R3", "reserved field in the retrieve request")
+    if tx is None:
+        raise FfaError("R1", "unknown handle")
+    if not tx.complete:
+        raise FfaError("R2", f"handle {tx.handle:#x} still has fragments outstanding")
+    perm = tx.permissions(caller)
+    if req is None:
+        if perm is None:
+            raise FfaError("R7", f"{caller:#x} is not a receiver of {tx.handle:#x}")
+        if limit is not None and tx.retrievals.get(caller, 0) >= limit:
+            raise FfaError("R22", f"{caller:#x} already retrieved {tx.handle:#x}")
+        return perm
+    if req.sender != tx.sender:
+        raise FfaError("R4", f"sender {req.sender:#x} != {tx.sender:#x}")
+    if req.tag != tx.tag:
+        raise FfaError("R5", f"tag {req.tag} != {tx.tag}")
+    rtype = req.flags & c.FFA_MEMORY_REGION_TRANSACTION_TYPE_MASK
+    if rtype and rtype != KIND_TYPE[tx.kind]:
+        raise FfaError("R6", f"type {rtype >> 3} for a {tx.kind}")
+    if tx.kind == "share" and req.flags & CLEAR_ANY:
+        raise FfaError("R11", "zero flags on a SHARE")
+    if any(e.composite_offset for e in req.emads):
+        raise FfaError("R9", "composite offset in a retrieve request")
+    multi = len(tx.receivers) > 1
+    if req.flags & c.FFA_MEMORY_REGION_FLAG_BYPASS_BORROWERS_CHECK:
+        if req.emad_count != 1 or not multi:
+            raise FfaError("R8", "bypass flag needs one EMAD and several borrowers")
+    elif req.emad_count != len(tx.receivers):
+        raise FfaError("R8", f"{req.emad_count} EMADs for {len(tx.receivers)} receivers")
+    mine = [e for e in req.emads if e.receiver == caller]
+    if perm is None or not mine or any(tx.permissions(e.receiver) is None for e in req.emads):
+        raise FfaError("R7", f"{caller:#x} / listed endpoints not receivers of {tx.handle:#x}")
+    if limit is not None and tx.retrievals.get(caller, 0) >= limit:
+        raise FfaError("R22", f"{caller:#x} already retrieved {tx.handle:#x}")
+    asked = mine[0].permissions
+    d, i = data_access(asked), instr_access(asked)
+    sent_d = data_access(perm)
+    granted_d = d or sent_d
+    if req.flags & CLEAR and not tx.flags & CLEAR:
+        raise FfaError("R12", "zero-before-retrieve not set by the sender")
+    if req.flags & CLEAR_ANY and granted_d == c.FFA_DATA_ACCESS_RO:
+        raise FfaError("R13", "zero flags with read-only access")
+    if req.attributes & c.FFA_MEMORY_TYPE_MASK and req.attributes != c.FFA_NORMAL_MEM_REG_ATTR:
+        raise FfaError("R15", f"attributes {req.attributes:#x}")
+    if (asked & c.FFA_MEM_ACC_RESERVED_MASK or d == c.FFA_DATA_ACCESS_RESERVED
+            or i == c.FFA_INSTRUCTION_ACCESS_RESERVED):
+        raise FfaError("R3", f"permissions {asked:#x}")
+    if d == c.FFA_DATA_ACCESS_RW and sent_d == c.FFA_DATA_ACCESS_RO:
+        raise FfaError("R17", "RW requested, RO sent")
+    if tx.kind == "share" or (tx.kind == "lend" and multi):
+        if i != c.FFA_INSTRUCTION_ACCESS_NOT_SPECIFIED:
+            raise FfaError("R18", f"instruction access {i} on {tx.kind}")
+    elif i == c.FFA_INSTRUCTION_ACCESS_NOT_SPECIFIED:
+        raise FfaError("R19", f"no instruction access on a 1-borrower {tx.kind}")
+    if i == c.FFA_INSTRUCTION_ACCESS_X:
+        raise FfaError("R20", "executable access to normal-world memory")
+    if mine[0].impdef and mine[0].impdef != tx.impdef.get(caller, bytes(len(mine[0].impdef))):
+        raise FfaError("R21", "implementation-defined value differs")
+    return (granted_d << c.FFA_DATA_ACCESS_OFFSET) | (i << c.FFA_INSTRUCTION_ACCESS_OFFSET)
+
+
+def validate_relinquish(tx: MemTransaction | None, caller: int, flags: int,
+                        endpoints: list[int]) -> None:
+    """Errors: L8 flags other than zero-after-relinquish; L1 endpoint count != 1; L2 endpoint
+    is not the caller; L3 unknown handle or sending incomplete; L4 caller not a borrower; L5
+    caller has not retrieved; L6 zero flag on a SHARE; L7 zero flag with RO access
+    (DENIED)."""
+    if flags & ~CLEAR:
+        raise FfaError("L8", f"relinquish flags {flags:#x}")
+    if len(endpoints) != 1:
+        raise FfaError("L1", f"{len(endpoints)} endpoints")
+    if endpoints[0] != caller:
+        raise FfaError("L2", f"endpoint {endpoints[0]:#x} is not the caller {caller:#x}")
+    if tx is None or not tx.complete:
+        raise FfaError("L3", "unknown handle" if tx is None else "sending incomplete")
+    perm = tx.permissions(caller)
+    if perm is None:
+        raise FfaError("L4", f"{caller:#x} is not a borrower of {tx.handle:#x}")
+    if not tx.retrievals.get(caller):
+        raise FfaError("L5", f"{caller:#x} has not retrieved {tx.handle:#x}")
+    if flags & CLEAR and tx.kind == "share":
+        raise FfaError("L6", "zero-after-relinquish on a SHARE")
+    if flags & CLEAR and data_access(perm) == c.FFA_DATA_ACCESS_RO:
+        raise FfaError("L7", "zero-after-relinquish with read-only access")
 
 
 class RxTxCalls:
@@ -223,3 +357,55 @@ class RxTxCalls:
         validate_relinquish(tx, self.cfg.ns_id, flags, eps)
         self._commit_relinquish(tx, self.cfg.ns_id, flags)
         return self._ok()
+
+    # ---- the secure side as borrower (OP-TEE's mobj_ffa) ------------------------------------
+
+    def retrieve_for_sp(self: "Spmc", handle: int, *, endpoint: int | None = None,
+                        request: bytes | None = None) -> MemTransaction:
+        """A secure partition (OP-TEE by default) retrieves ``handle``: its state becomes
+        !Owner-EA / !Owner-SA (§4.2); a DONATE hands the pages over and frees the handle.
+        ``request`` is an optional retrieve request descriptor (SPMC's version layout).
+        Zeroes the memory first if the sender asked.  Raises FfaError (``.code``) for R1,
+        R2, R7, R22 and, with ``request``, every rule of :func:`validate_retrieve`; R25 when
+        zeroing fails."""
+        ep = self.cfg.sp_id if endpoint is None else endpoint
+        tx = self.lookup(handle)
+        try:
+            req = None if request is None else parse_retrieve_request(request, self.cfg.version)
+            validate_retrieve(tx, ep, req, self.cfg.retrieve_limit)
+            if tx.flags & CLEAR and not tx.zeroed:
+                self._zero(tx, "R25")
+                tx.zeroed = True
+        except FfaError as e:
+            e.code = self.code_of(e)
+            raise
+        tx.retrievals[ep] = tx.retrievals.get(ep, 0) + 1
+        if tx.kind == "donate":
+            self._drop(tx)
+            for pa, size in tx.ranges():
+                self._ownership.add(pa, pa + size, ("donated", ep))
+        self._emit("ffa_mem", op="retrieve", handle=handle, endpoint=ep,
+                   count=tx.retrievals[ep])
+        return tx
+
+    def relinquish_for_sp(self: "Spmc", handle: int, *, endpoint: int | None = None,
+                          flags: int = 0) -> None:
+        """Undo one retrieval (OPTEE_FFA_UNREGISTER_SHM / RELEASE_PROTMEM).  Raises FfaError
+        for every rule of :func:`validate_relinquish` (L1-L8) and ABORTED when zeroing
+        fails."""
+        ep = self.cfg.sp_id if endpoint is None else endpoint
+        tx = self.lookup(handle)
+        try:
+            validate_relinquish(tx, ep, flags, [ep])
+            self._commit_relinquish(tx, ep, flags)
+        except FfaError as e:
+            e.code = self.code_of(e)
+            raise
+
+    def _commit_relinquish(self: "Spmc", tx: MemTransaction, ep: int, flags: int) -> None:
+        if flags & CLEAR and sum(tx.retrievals.values()) == 1:
+            self._zero(tx, "FFA_ABORTED")
+        tx.retrievals[ep] -= 1
+        if not tx.retrievals[ep]:
+            del tx.retrievals[ep]
+        self._emit("ffa_mem", op="relinquish", handle=tx.handle, endpoint=ep)

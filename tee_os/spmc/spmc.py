@@ -17,9 +17,7 @@ from typing import Any, Callable
 from .descriptors import (ABI, PAGE, RANGE, FfaError, c, parse_constituents,
                           version_tuple, version_word)
 from .memory import (CLEAR, HandleAllocator, MemTransaction, Ownership, OwnershipSpan,
-                     SendCheck, parse_retrieve_request, validate_constituents,
-                     validate_reclaim, validate_relinquish, validate_retrieve,
-                     validate_send_first)
+                     SendCheck, validate_constituents, validate_reclaim, validate_send_first)
 from .rxtx import Mailbox, RxTxCalls
 
 M32 = 0xFFFFFFFF
@@ -59,7 +57,17 @@ class SpmcConfig:
 
 
 class Spmc(RxTxCalls):
-    """OP-TEE acting as S-EL1 SPMC for the normal-world endpoint (pure Python)."""
+    """OP-TEE acting as S-EL1 SPMC for the normal-world endpoint (pure Python).
+
+    ``read_ns(pa, size)`` / ``write_ns(pa, data)`` reach normal-world memory (descriptors, RX,
+    zeroing; an exception is a bus fault); ``ns_ddr_range(pa, size)`` tells whether a range is
+    entirely normal-world DDR.  ``on_lend(tx)`` runs once per LEND / DONATE after its last
+    fragment passed every check and before the commit (``tx.complete`` is still False): it
+    protects the range and returns None, or an FF-A error code that refuses the transaction.
+    ``on_reclaim(tx)`` runs before a RECLAIM commits (``tx.clear_on_reclaim`` = zero flag): it
+    scrubs and unfences, returning None or an error code.  ``direct_request(x0..x7)`` is
+    OP-TEE's FF-A service and returns w3..w7.  ``bus`` receives "ffa_call" / "ffa_mem" events.
+    """
 
     def __init__(self, config: SpmcConfig, *, read_ns: Callable[[int, int], bytes],
                  write_ns: Callable[[int, bytes], None], ns_ddr_range: Callable[[int, int], bool],
@@ -129,9 +137,9 @@ class Spmc(RxTxCalls):
     def _ok(self, w2: int = 0, w3: int = 0) -> tuple[int, ...]:
         return self._regs(c.FFA_SUCCESS_32, 0, w2, w3)
 
-    def _emit(self, kind: str, **fields: Any) -> None:
+    def _emit(self, event: str, /, **fields: Any) -> None:
         if self.bus is not None and self.bus.active:
-            self.bus.emit(kind, "S-EL1", **fields)
+            self.bus.emit(event, "S-EL1", **fields)
 
     def _read(self, addr: int, size: int) -> bytes:
         try:
@@ -418,56 +426,6 @@ class Spmc(RxTxCalls):
         if self.mailbox.overlaps(start, end):
             return "S34", f"{start:#x}..{end:#x} holds the caller's RX/TX buffers"
         return self._ownership.conflict(start, end)
-
-    def retrieve_for_sp(self, handle: int, *, endpoint: int | None = None,
-                        request: bytes | None = None) -> MemTransaction:
-        """A secure partition (OP-TEE by default) retrieves ``handle``: its state becomes
-        !Owner-EA / !Owner-SA (§4.2); a DONATE hands the pages over and frees the handle.
-        ``request`` is an optional retrieve request descriptor (SPMC's version layout).
-        Zeroes the memory first if the sender asked.  Raises FfaError (``.code``) for R1,
-        R2, R7, R22 and, with ``request``, every rule of :func:`validate_retrieve`; R25 when
-        zeroing fails."""
-        ep = self.cfg.sp_id if endpoint is None else endpoint
-        tx = self.lookup(handle)
-        try:
-            req = None if request is None else parse_retrieve_request(request, self.cfg.version)
-            validate_retrieve(tx, ep, req, self.cfg.retrieve_limit)
-            if tx.flags & CLEAR and not tx.zeroed:
-                self._zero(tx, "R25")
-                tx.zeroed = True
-        except FfaError as e:
-            e.code = self.code_of(e)
-            raise
-        tx.retrievals[ep] = tx.retrievals.get(ep, 0) + 1
-        if tx.kind == "donate":
-            self._drop(tx)
-            for pa, size in tx.ranges():
-                self._ownership.add(pa, pa + size, ("donated", ep))
-        self._emit("ffa_mem", op="retrieve", handle=handle, endpoint=ep,
-                   count=tx.retrievals[ep])
-        return tx
-
-    def relinquish_for_sp(self, handle: int, *, endpoint: int | None = None,
-                          flags: int = 0) -> None:
-        """Undo one retrieval (OPTEE_FFA_UNREGISTER_SHM / RELEASE_PROTMEM).  Raises FfaError
-        for every rule of :func:`validate_relinquish` (L1-L8) and ABORTED when zeroing
-        fails."""
-        ep = self.cfg.sp_id if endpoint is None else endpoint
-        tx = self.lookup(handle)
-        try:
-            validate_relinquish(tx, ep, flags, [ep])
-            self._commit_relinquish(tx, ep, flags)
-        except FfaError as e:
-            e.code = self.code_of(e)
-            raise
-
-    def _commit_relinquish(self, tx: MemTransaction, ep: int, flags: int) -> None:
-        if flags & CLEAR and sum(tx.retrievals.values()) == 1:
-            self._zero(tx, "FFA_ABORTED")
-        tx.retrievals[ep] -= 1
-        if not tx.retrievals[ep]:
-            del tx.retrievals[ep]
-        self._emit("ffa_mem", op="relinquish", handle=tx.handle, endpoint=ep)
 
     def handles(self) -> list[MemTransaction]:
         """Every live transaction, complete or pending, by handle."""

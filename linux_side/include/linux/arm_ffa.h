@@ -13,6 +13,7 @@
 #include <linux/types.h>
 #include <linux/bits.h>
 #include <linux/arm-smccc.h>
+#include <linux/sizes.h>
 
 #define FFA_SMC(calling_convention, func_num)				\
 	ARM_SMCCC_CALL_VAL(ARM_SMCCC_FAST_CALL, (calling_convention),	\
@@ -192,5 +193,67 @@ struct ffa_mem_region {
 #define FFA_MEM_RETRIEVE_TYPE_DONATE	(3 << 3)
 #define FFA_MEM_RETRIEVE_ADDR_ALIGN_HINT	BIT(9)
 #define FFA_MEM_RETRIEVE_ADDR_ALIGN(x)	((x) << 5)
+
+/*
+ * Partition information (FFA_PARTITION_INFO_GET): property bits and the
+ * little-endian descriptor the SPMC writes into the caller's RX buffer:
+ * 8 bytes in FF-A v1.0, 24 bytes (with the UUID) from v1.1.  The struct is
+ * driver.c's local layout of one descriptor.
+ */
+#define FFA_PARTITION_DIRECT_RECV	BIT(0)
+#define FFA_PARTITION_DIRECT_SEND	BIT(1)
+#define FFA_PARTITION_INDIRECT_MSG	BIT(2)
+#define FFA_PARTITION_NOTIFICATION_RECV	BIT(3)
+#define FFA_PARTITION_AARCH64_EXEC	BIT(8)
+#define FFA_PARTITION_DIRECT_REQ2_RECV	BIT(9)
+#define FFA_PARTITION_DIRECT_REQ2_SEND	BIT(10)
+
+struct ffa_partition_info_le {
+	u16 id;
+	u16 exec_ctxt;
+	u32 properties;
+	u8 uuid[16];		/* v1.1+ only */
+};
+
+/*
+ * drivers/firmware/arm_ffa/driver.c: the driver's own version (it asks for
+ * 1.2 and accepts 1.0 and later of the same major), the direct-message
+ * target word, the FFA_FEATURES(FFA_RXTX_MAP) answer, the partition-info
+ * flag, the 64-bit handle split and the version tests of the descriptor
+ * layout.
+ */
+#define FFA_DRIVER_VERSION		FFA_VERSION_1_2
+#define FFA_MIN_VERSION			FFA_VERSION_1_0
+
+#define SENDER_ID_MASK			GENMASK(31, 16)
+#define RECEIVER_ID_MASK		GENMASK(15, 0)
+#define SENDER_ID(x)			(((x) & SENDER_ID_MASK) >> 16)
+#define RECEIVER_ID(x)			((x) & RECEIVER_ID_MASK)
+#define PACK_TARGET_INFO(s, r)		\
+	((((s) << 16) & SENDER_ID_MASK) | ((r) & RECEIVER_ID_MASK))
+
+/* w2[1:0] of FFA_FEATURES(FFA_RXTX_MAP): minimum buffer size and alignment */
+#define RXTX_MAP_MIN_BUFSZ_MASK		GENMASK(1, 0)
+#define RXTX_MAP_MIN_BUFSZ(x)		((x) & RXTX_MAP_MIN_BUFSZ_MASK)
+/* its values (driver.c compares with the bare numbers; names as in TF-A) */
+#define FFA_FEAT_RXTX_MIN_SZ_4K		0
+#define FFA_FEAT_RXTX_MIN_SZ_64K	1
+#define FFA_FEAT_RXTX_MIN_SZ_16K	2
+/* buffer size when FFA_FEATURES(FFA_RXTX_MAP) is not answered */
+#define RXTX_BUFFER_SIZE		SZ_4K
+
+/* w5 bit 0 of FFA_PARTITION_INFO_GET (v1.1+): return the count only */
+#define PARTITION_INFO_GET_RETURN_COUNT_ONLY	BIT(0)
+
+#define HANDLE_LOW_MASK			GENMASK_ULL(31, 0)
+#define HANDLE_HIGH_MASK		GENMASK_ULL(63, 32)
+#define HANDLE_LOW(x)			((x) & HANDLE_LOW_MASK)
+#define HANDLE_HIGH(x)			(((x) & HANDLE_HIGH_MASK) >> 32)
+#define PACK_HANDLE(l, h)		\
+	(((u64)(l) & HANDLE_LOW_MASK) | (((u64)(h) << 32) & HANDLE_HIGH_MASK))
+
+/* v1.1+: EMAD size/offset fields in the header; v1.2+: 32-byte EMADs */
+#define FFA_MEM_REGION_HAS_EP_MEM_OFFSET(version)	((version) > FFA_VERSION_1_0)
+#define FFA_EMAD_HAS_IMPDEF_FIELD(version)		((version) >= FFA_VERSION_1_2)
 
 #endif /* _LINUX_ARM_FFA_H */

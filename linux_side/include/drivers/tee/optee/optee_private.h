@@ -31,4 +31,15 @@
 #define OPTEE_MAX_ARG_SIZE		1024
 #define OPTEE_DEFAULT_MAX_NOTIF_VALUE	255
 
+/*
+ * The message-argument cache (call.c): each entry is one page of kernel
+ * shared memory; a slot holds an optee_msg_arg with up to
+ * MAX_ARG_PARAM_COUNT parameters followed by the RPC argument.  With
+ * OPTEE_SHM_ARG_SHARED (FF-A sec cap ARG_OFFSET) several slots share a page
+ * and the call names the slot by its offset.
+ */
+#define MAX_ARG_PARAM_COUNT		6
+#define OPTEE_SHM_ARG_ALLOC_PRIV	(1 << 0)
+#define OPTEE_SHM_ARG_SHARED		(1 << 1)
+
 #endif /* TZEMU_LINUX_OPTEE_PRIVATE_H */

@@ -1,0 +1,993 @@
+/*
+ * decrypt_ta: AES-128/256-CBC of GStreamer aesenc/aesdec streams (gstreamer_aes.md) at S-EL0.
+ * UUID 5c2d1e77-9f3a-4b61-8e0d-2a7c4f9b1d03, flags SECURE_DATA_PATH | SINGLE_INSTANCE |
+ * MULTI_SESSION (0x2C): one instance keeps the key and the CBC chain across invokes.
+ *
+ * Commands (types: IN = MEMREF_INPUT, OUT = MEMREF_OUTPUT, VI/VO = VALUE_INPUT/OUTPUT):
+ *  0 SET_KEY  (IN key, VI {a = 128|256}): software key expansion (SubWord = `aese` with a zero
+ *             round key on a word broadcast to all columns), decryption schedule = aesimc of the
+ *             middle round keys; both schedules kept. Forgets the IV.
+ *  1 SET_IV   (IN 16 bytes): the CBC chaining value.
+ *  2 DECRYPT_RECORDS (IN ct, OUT pt, VI {a = record bytes (x16) or 0 = whole buffer,
+ *             b = bit0 per-record PKCS#7 | bit1 final PKCS#7}, VO {a = bytes written}): one
+ *             continuing CBC chain on the CPU (aesd/aesimc, 4 blocks per iteration).
+ *  3 DECRYPT_ENGINE: same contract, data moved and decrypted by the crypto engine (MMIO frame
+ *             at CRYPTO_ENGINE_VA, physical addresses from syscall 0x7000 VA_TO_PA); a piece that
+ *             is not physically contiguous on both sides falls back to the CPU, 16 bytes at a time.
+ *  4 ENCRYPT_RECORDS (IN pt, OUT ct, VI {a = record bytes or 0, b = bit0 per-record PKCS#7 |
+ *             bit1 final PKCS#7}, VO {a = bytes written}): aese/aesmc, the aesenc byte format.
+ * Errors: BAD_PARAMETERS (types, sizes, flags, lengths), BAD_STATE (no key or no IV),
+ * ACCESS_DENIED (access checks), BAD_FORMAT (padding; LOG "decrypt: bad PKCS#7 padding"),
+ * SHORT_BUFFER (VO a and the output memref size = bytes needed), GENERIC (engine failure).
+ * The padding of every record is checked (last block decrypted on its own, CBC is random
+ * access) before anything is written, so BAD_FORMAT and SHORT_BUFFER change no state.
+ *
+ * Registers: x19 params, x20 types/scratch, x21 RW state, x22.. x27 parameters, x28 engine?,
+ * w18 rounds; v16..v30 round keys (AES-128 in v20..v30), v31 CBC chain. Syscalls preserve all
+ * but x0 (0x7000 also returns x1, x2); the engine path reloads keys and chain after them anyway.
+ * Constants: TEE_* from ta/build.py; CRYPTO_ENGINE_VA, TZEMU_SCN_VA_TO_PA from ta/build.py too.
+ */
+
+    .equ    CMD_SET_KEY, 0
+    .equ    CMD_SET_IV, 1
+    .equ    CMD_DECRYPT, 2
+    .equ    CMD_DECRYPT_ENGINE, 3
+    .equ    CMD_ENCRYPT, 4
+    .equ    TYPES_SET_KEY, TEE_PARAM_TYPE_MEMREF_INPUT | (TEE_PARAM_TYPE_VALUE_INPUT << 4)
+    .equ    TYPES_CRYPT, 0x2165        // MEMREF_INPUT, MEMREF_OUTPUT, VALUE_INPUT, VALUE_OUTPUT
+
+/* RW state (offsets from `state`). */
+    .equ    ST_FLAGS, 0                 // bit0 key set, bit1 IV set
+    .equ    ST_ROUNDS, 4
+    .equ    ST_KEYLEN, 8
+    .equ    ST_IV, 16
+    .equ    ST_KEY, 32
+    .equ    ST_ENC, 64                  // 15 round keys
+    .equ    ST_DEC, 304                 // 15 round keys
+
+/* Crypto engine register frame (emu/devices/crypto_engine.py). */
+    .equ    ENG_KEY0, 0x00
+    .equ    ENG_KEY_BITS, 0x20
+    .equ    ENG_IV0, 0x30
+    .equ    ENG_SRC_LO, 0x40
+    .equ    ENG_SRC_HI, 0x44
+    .equ    ENG_DST_LO, 0x48
+    .equ    ENG_DST_HI, 0x4C
+    .equ    ENG_LEN, 0x50
+    .equ    ENG_RECORD, 0x54
+    .equ    ENG_CTRL, 0x58
+    .equ    ENG_STATUS, 0x5C
+    .equ    ENG_ERR_CODE, 0x60
+    .equ    ENG_OUT_LEN, 0x64
+    .equ    ENG_IV_OUT0, 0x70
+    .equ    ENG_CTRL_START, 1
+    .equ    ENG_CTRL_DECRYPT, 2
+    .equ    ENG_CTRL_PER_RECORD_PADDING, 4
+    .equ    ENG_STATUS_DONE, 1
+    .equ    ENG_STATUS_ERROR, 2
+    .equ    ENG_ERR_PADDING, 1
+    .equ    ENG_MAX_LEN, 0x40000000     // pieces stay far below the 32-bit LEN register
+    .equ    ENG_POLL_MAX, 0x100000
+
+/* ------------------------------------------------------------------------------------------ */
+__ta_entry:
+    mov     x19, x2
+    ldr     w20, [x19]
+    adr     x21, state
+    cmp     x0, #UTEE_ENTRY_FUNC_OPEN_SESSION
+    b.eq    ret_success
+    cmp     x0, #UTEE_ENTRY_FUNC_CLOSE_SESSION
+    b.eq    ret_success
+    cmp     x0, #UTEE_ENTRY_FUNC_INVOKE_COMMAND
+    b.ne    ret_not_supported
+    mov     x28, #0
+    cmp     x3, #CMD_SET_KEY
+    b.eq    cmd_set_key
+    cmp     x3, #CMD_SET_IV
+    b.eq    cmd_set_iv
+    cmp     x3, #CMD_DECRYPT
+    b.eq    cmd_decrypt
+    cmp     x3, #CMD_DECRYPT_ENGINE
+    b.eq    cmd_decrypt_engine
+    cmp     x3, #CMD_ENCRYPT
+    b.eq    cmd_encrypt
+    b       ret_not_supported
+
+/* ------------------------------------------------------------------------------------------ */
+/* 0 SET_KEY: FIPS-197 key expansion; words are little-endian, so RotWord = ror #8.             */
+cmd_set_key:
+    cmp     w20, #TYPES_SET_KEY
+    b.ne    ret_bad_parameters
+    ldp     x22, x23, [x19, #8]         // key buffer, size
+    ldr     w24, [x19, #24]             // value.a = key bits
+    cmp     x23, #16
+    b.eq    sk_size_ok
+    cmp     x23, #32
+    b.ne    ret_bad_parameters
+sk_size_ok:
+    lsl     w9, w23, #3
+    cmp     w24, w9
+    b.ne    ret_bad_parameters
+    mov     w0, #(TEE_MEMORY_ACCESS_ANY_OWNER | TEE_MEMORY_ACCESS_READ)
+    mov     x1, x22
+    mov     x2, x23
+    bl      check_access_rights
+    cbnz    w0, ta_return
+
+    str     wzr, [x21, #ST_FLAGS]       // no key, no IV while the schedule is rebuilt
+    stp     xzr, xzr, [x21, #ST_IV]
+    stp     xzr, xzr, [x21, #ST_KEY]
+    stp     xzr, xzr, [x21, #ST_KEY + 16]
+    ldp     x9, x10, [x22]
+    stp     x9, x10, [x21, #ST_KEY]
+    cmp     x23, #32
+    b.ne    sk_copied
+    ldp     x9, x10, [x22, #16]
+    stp     x9, x10, [x21, #ST_KEY + 16]
+sk_copied:
+    lsr     w10, w23, #2                // Nk = 4 or 8
+    add     w18, w10, #6                // Nr = Nk + 6
+    str     w18, [x21, #ST_ROUNDS]
+    str     w23, [x21, #ST_KEYLEN]
+    add     x9, x21, #ST_ENC
+    ldp     x11, x12, [x21, #ST_KEY]    // w[0..Nk-1] = key
+    stp     x11, x12, [x9]
+    ldp     x11, x12, [x21, #ST_KEY + 16]
+    stp     x11, x12, [x9, #16]
+    add     w11, w18, #1
+    lsl     w11, w11, #2                // total words 4 (Nr + 1)
+    mov     w12, w10                    // i
+    sub     w17, w10, #1                // Nk - 1 (i mod Nk mask)
+    mov     w13, #1                     // rcon
+    movi    v5.2d, #0                   // the zero round key of the SubWord trick
+sk_loop:
+    cmp     w12, w11
+    b.hs    sk_expanded
+    add     x15, x9, x12, lsl #2        // &w[i]
+    ldur    w14, [x15, #-4]             // temp = w[i - 1]
+    and     w16, w12, w17
+    cbz     w16, sk_rot_sub
+    cmp     w10, #8
+    b.ne    sk_xor
+    cmp     w16, #4
+    b.ne    sk_xor
+    dup     v0.4s, w14                  // Nk = 8, i mod 8 = 4: temp = SubWord(temp)
+    aese    v0.16b, v5.16b
+    umov    w14, v0.s[0]
+    b       sk_xor
+sk_rot_sub:                             // temp = SubWord(RotWord(temp)) ^ rcon
+    dup     v0.4s, w14                  // equal columns: ShiftRows is the identity
+    aese    v0.16b, v5.16b
+    umov    w14, v0.s[0]
+    ror     w14, w14, #8
+    eor     w14, w14, w13
+    lsl     w13, w13, #1                // rcon = xtime(rcon)
+    mov     w16, #0x11b
+    eor     w16, w13, w16
+    tst     w13, #0x100
+    csel    w13, w16, w13, ne
+sk_xor:
+    sub     x16, x15, x10, lsl #2
+    ldr     w16, [x16]                  // w[i - Nk]
+    eor     w14, w14, w16
+    str     w14, [x15]
+    add     w12, w12, #1
+    b       sk_loop
+sk_expanded:                            // dec[0] = enc[Nr], dec[i] = imc(enc[Nr - i]), dec[Nr] = enc[0]
+    add     x10, x21, #ST_DEC
+    add     x12, x9, x18, lsl #4
+    ldr     q0, [x12]
+    str     q0, [x10], #16
+    sub     w13, w18, #1
+sk_imc:
+    sub     x12, x12, #16
+    ldr     q0, [x12]
+    aesimc  v0.16b, v0.16b
+    str     q0, [x10], #16
+    subs    w13, w13, #1
+    b.ne    sk_imc
+    ldr     q0, [x9]
+    str     q0, [x10]
+    mov     w9, #1
+    str     w9, [x21, #ST_FLAGS]        // key set, no IV yet
+    b       ret_success
+
+/* 1 SET_IV */
+cmd_set_iv:
+    cmp     w20, #TEE_PARAM_TYPE_MEMREF_INPUT
+    b.ne    ret_bad_parameters
+    ldp     x22, x23, [x19, #8]
+    cmp     x23, #16
+    b.ne    ret_bad_parameters
+    mov     w0, #(TEE_MEMORY_ACCESS_ANY_OWNER | TEE_MEMORY_ACCESS_READ)
+    mov     x1, x22
+    mov     x2, x23
+    bl      check_access_rights
+    cbnz    w0, ta_return
+    ldp     x9, x10, [x22]
+    stp     x9, x10, [x21, #ST_IV]
+    ldr     w9, [x21, #ST_FLAGS]
+    orr     w9, w9, #2
+    str     w9, [x21, #ST_FLAGS]
+    b       ret_success
+
+/* ------------------------------------------------------------------------------------------ */
+/* Shared parameter checks of commands 2, 3 and 4. */
+crypt_params:                           // -> x22 in, x23 len, x24 out, x25 out size, w26, w27
+    mov     w9, #TYPES_CRYPT
+    cmp     w20, w9
+    b.ne    ret_bad_parameters
+    ldr     w9, [x21, #ST_FLAGS]
+    cmp     w9, #3
+    b.ne    ret_bad_state
+    ldp     x22, x23, [x19, #8]
+    ldp     x24, x25, [x19, #24]
+    ldr     w26, [x19, #40]
+    ldr     w27, [x19, #48]
+    cmp     w27, #2                     // flags 0, 1 or 2 (both bits together make no sense)
+    b.hi    ret_bad_parameters
+    ret
+
+crypt_access:                           // input READ, output WRITE, both ANY_OWNER
+    str     x30, [sp, #-16]!
+    mov     w0, #(TEE_MEMORY_ACCESS_ANY_OWNER | TEE_MEMORY_ACCESS_READ)
+    mov     x1, x22
+    mov     x2, x23
+    bl      check_access_rights
+    cbnz    w0, crypt_access_ret
+    mov     w0, #(TEE_MEMORY_ACCESS_ANY_OWNER | TEE_MEMORY_ACCESS_WRITE)
+    mov     x1, x24
+    mov     x2, x25
+    bl      check_access_rights
+crypt_access_ret:
+    ldr     x30, [sp], #16
+    ret
+
+/* 2 / 3 DECRYPT_RECORDS / DECRYPT_ENGINE */
+cmd_decrypt_engine:
+    mov     x28, #1
+cmd_decrypt:
+    bl      crypt_params
+    tst     x23, #15
+    b.ne    ret_bad_parameters
+    tst     w26, #15
+    b.ne    ret_bad_parameters
+    cmp     w27, #1                     // records matter only with per-record padding
+    csel    x26, x26, x23, eq
+    cbnz    x26, dec_rec_ok
+    mov     x26, x23                    // a = 0: the whole buffer is one record
+dec_rec_ok:
+    bl      crypt_access
+    cbnz    w0, ta_return
+    adr     x9, state + ST_DEC
+    bl      load_keys
+    ldr     q31, [x21, #ST_IV]
+
+    mov     x14, x23                    // pre-pass: needed = len - sum of paddings
+    cbz     w27, dec_scanned
+    mov     x15, x22
+    mov     x16, x23
+dec_scan:
+    cbz     x16, dec_scanned
+    cmp     x16, x26
+    csel    x17, x16, x26, lo
+    mov     x0, x15
+    mov     x1, x17
+    mov     x2, x22
+    bl      last_block_pad
+    cbz     w0, ret_bad_padding
+    sub     x14, x14, x0
+    add     x15, x15, x17
+    sub     x16, x16, x17
+    b       dec_scan
+dec_scanned:
+    cmp     x25, x14
+    b.lo    ret_short_needed            // x14 = bytes needed
+    add     x25, x24, x25               // x25 = end of the output buffer
+    cbz     x28, dec_record
+    bl      engine_load_key
+
+dec_record:                             // x22 in, x23 bytes left, x24 out
+    cbz     x23, dec_done
+    cmp     x23, x26
+    csel    x29, x23, x26, lo           // n = this record's length
+    sub     x23, x23, x29
+    cbz     x28, dec_record_keys
+    adr     x9, state + ST_DEC          // the engine path made syscalls: reload keys, chain
+    bl      load_keys
+    ldr     q31, [x21, #ST_IV]
+dec_record_keys:
+    mov     x20, x29                    // out bytes of this record
+    cbz     w27, dec_record_room
+    mov     x0, x22
+    mov     x1, x29
+    mov     x2, x22
+    bl      last_block_pad              // v8 = last plaintext block, v9 = its ciphertext
+    cbz     w0, ret_bad_padding         // (only if the input changed since the pre-pass)
+    sub     x20, x29, x0
+dec_record_room:
+    add     x9, x24, x20
+    cmp     x9, x25
+    b.hi    ret_bad_padding             // input changed since the pre-pass: never overflow
+    cbnz    x28, eng_piece
+    mov     x0, x22                     // CPU: whole blocks, then the unpadded last block
+    mov     x1, x24
+    lsr     x2, x29, #4
+    cbz     w27, dec_cpu_span
+    sub     x2, x2, #1
+dec_cpu_span:
+    bl      cbc_dec_span
+    mov     x22, x0
+    mov     x24, x1
+    cbz     w27, dec_record
+    mov     v0.16b, v8.16b
+    sub     x2, x20, x29
+    add     x2, x2, #16                 // 16 - p
+    bl      store_partial
+    mov     x24, x1
+    add     x22, x22, #16
+    mov     v31.16b, v9.16b
+    b       dec_record
+
+/* Engine path of one record: x29 input bytes left in it, x20 output bytes left. */
+eng_piece:
+    cbz     x29, dec_record
+    mov     x0, x22
+    mov     x8, #TZEMU_SCN_VA_TO_PA
+    svc     #0
+    cbnz    w0, ret_va_to_pa_failed
+    mov     x10, x1                     // source PA
+    mov     x11, #ENG_MAX_LEN
+    cmp     x2, x11
+    csel    x11, x2, x11, lo            // contiguous source bytes
+    mov     x12, #0
+    mov     x13, #-1
+    cbz     x20, eng_have_pa
+    mov     x0, x24
+    mov     x8, #TZEMU_SCN_VA_TO_PA
+    svc     #0
+    cbnz    w0, ret_va_to_pa_failed
+    mov     x12, x1                     // destination PA
+    mov     x13, x2                     // contiguous destination bytes
+eng_have_pa:
+    cmp     x11, x29                    // whole rest of the record in one operation?
+    b.lo    eng_split
+    cmp     x13, x20
+    b.lo    eng_split
+    mov     x0, x10
+    mov     x1, x12
+    mov     x2, x29
+    mov     w3, #0
+    cbz     w27, eng_whole
+    mov     w3, #ENG_CTRL_PER_RECORD_PADDING
+eng_whole:
+    bl      engine_op
+    cbnz    w0, ret_engine_error
+    cmp     x1, x20
+    b.ne    ret_bad_padding
+    add     x22, x22, x29
+    add     x24, x24, x20
+    b       dec_record
+eng_split:                              // L = min(src run, dst run, left - last block) & ~15
+    mov     x9, x29
+    cbz     w27, eng_split_min
+    sub     x9, x29, #16
+eng_split_min:
+    cmp     x11, x9
+    csel    x9, x11, x9, lo
+    cmp     x13, x9
+    csel    x9, x13, x9, lo
+    and     x9, x9, #~15
+    cbz     x9, eng_cpu_block
+    mov     x17, x9
+    mov     x0, x10
+    mov     x1, x12
+    mov     x2, x9
+    mov     w3, #0
+    bl      engine_op
+    cbnz    w0, ret_engine_error
+    cmp     x1, x17
+    b.ne    ret_engine_error
+    add     x22, x22, x17
+    add     x24, x24, x17
+    sub     x29, x29, x17
+    sub     x20, x20, x17
+    b       eng_piece
+eng_cpu_block:                          // a block split by a physical discontinuity
+    adr     x9, state + ST_DEC
+    bl      load_keys
+    ldr     q31, [x21, #ST_IV]
+    cbz     w27, eng_cpu_full
+    cmp     x29, #16
+    b.ne    eng_cpu_full
+    mov     x0, x22                     // the padded last block: decrypt, store 16 - p bytes
+    mov     x1, #16
+    mov     x2, x22
+    bl      last_block_pad
+    cbz     w0, ret_bad_padding
+    mov     x9, #16
+    sub     x9, x9, x0
+    cmp     x9, x20
+    b.ne    ret_bad_padding
+    mov     v0.16b, v8.16b
+    mov     x1, x24
+    mov     x2, x20
+    bl      store_partial
+    str     q9, [x21, #ST_IV]
+    add     x22, x22, #16
+    add     x24, x24, x20
+    mov     x29, #0
+    b       dec_record
+eng_cpu_full:
+    mov     x0, x22
+    mov     x1, x24
+    mov     x2, #1
+    bl      cbc_dec_span
+    str     q31, [x21, #ST_IV]
+    mov     x22, x0
+    mov     x24, x1
+    sub     x29, x29, #16
+    sub     x20, x20, #16
+    b       eng_piece
+
+dec_done:
+    cbnz    x28, crypt_written          // the engine path keeps the chain in memory
+    str     q31, [x21, #ST_IV]
+crypt_written:                          // out size and value.a = bytes written
+    ldr     x9, [x19, #24]
+    sub     x9, x24, x9
+    str     x9, [x19, #32]
+    str     x9, [x19, #56]
+    str     xzr, [x19, #64]
+    b       ret_success
+
+/* ------------------------------------------------------------------------------------------ */
+/* 4 ENCRYPT_RECORDS */
+cmd_encrypt:
+    bl      crypt_params
+    cmp     w27, #1
+    csel    x26, x26, x23, eq
+    cbnz    x26, enc_rec_ok
+    mov     x26, x23
+enc_rec_ok:
+    mov     x14, x23                    // needed
+    cbz     w27, enc_need_plain
+    cmp     w27, #2
+    b.eq    enc_need_final
+    cbz     x23, enc_needed
+    udiv    x9, x23, x26                // full records
+    msub    x10, x9, x26, x23           // remainder
+    and     x11, x26, #~15
+    add     x11, x11, #16
+    mul     x14, x9, x11
+    cbz     x10, enc_needed
+    and     x11, x10, #~15
+    add     x11, x11, #16
+    add     x14, x14, x11
+    b       enc_needed
+enc_need_plain:
+    tst     x23, #15
+    b.ne    ret_bad_parameters
+    b       enc_needed
+enc_need_final:
+    and     x14, x23, #~15
+    add     x14, x14, #16
+enc_needed:
+    bl      crypt_access
+    cbnz    w0, ta_return
+    cmp     x25, x14
+    b.lo    ret_short_needed
+    adr     x9, state + ST_ENC
+    bl      load_keys
+    ldr     q31, [x21, #ST_IV]
+    cbnz    w27, enc_records
+    mov     x0, x22                     // no padding: one span
+    mov     x1, x24
+    lsr     x2, x23, #4
+    bl      cbc_enc_span
+    mov     x24, x1
+    b       enc_done
+enc_records:
+    cmp     w27, #2
+    b.ne    enc_record
+    mov     x0, x22                     // flag 2: the whole buffer is one padded record
+    mov     x1, x24                     // (an empty one gives one padding block)
+    lsr     x2, x23, #4
+    bl      cbc_enc_span
+    mov     x22, x0
+    mov     x24, x1
+    and     x2, x23, #15
+    bl      enc_pad_block
+    b       enc_done
+enc_record:                             // flag 1: records of x26 bytes, each padded
+    cbz     x23, enc_done
+    cmp     x23, x26
+    csel    x29, x23, x26, lo           // n
+    sub     x23, x23, x29
+    mov     x0, x22
+    mov     x1, x24
+    lsr     x2, x29, #4
+    bl      cbc_enc_span
+    mov     x22, x0
+    mov     x24, x1
+    and     x2, x29, #15
+    bl      enc_pad_block
+    b       enc_record
+enc_done:
+    str     q31, [x21, #ST_IV]
+    b       crypt_written
+
+/* Encrypt x2 (< 16) tail bytes from x22 + PKCS#7 into one block at x24; advances both. */
+enc_pad_block:
+    str     x30, [sp, #-32]!
+    mov     w9, #16
+    sub     w9, w9, w2
+    dup     v0.16b, w9
+    str     q0, [sp, #16]
+    add     x10, sp, #16
+enc_pad_copy:
+    cbz     x2, enc_pad_copied
+    ldrb    w11, [x22], #1
+    strb    w11, [x10], #1
+    sub     x2, x2, #1
+    b       enc_pad_copy
+enc_pad_copied:
+    ldr     q0, [sp, #16]
+    eor     v0.16b, v0.16b, v31.16b
+    bl      enc_block
+    mov     v31.16b, v0.16b
+    str     q0, [x24], #16
+    ldr     x30, [sp], #32
+    ret
+
+/* ------------------------------------------------------------------------------------------ */
+/* AES helpers. Scratch x9..x17 and v0..v9; keys v16..v30 and w18 = rounds stay.             */
+
+/* Load a schedule at x9 into v16..v30 (AES-128: v20..v30); w18 = rounds. */
+load_keys:
+    ldr     w18, [x21, #ST_ROUNDS]
+    cmp     w18, #10
+    b.eq    load_keys_128
+    ld1     {v16.16b, v17.16b, v18.16b, v19.16b}, [x9], #64
+load_keys_128:
+    ld1     {v20.16b, v21.16b, v22.16b, v23.16b}, [x9], #64
+    ld1     {v24.16b, v25.16b, v26.16b, v27.16b}, [x9], #64
+    ld1     {v28.16b, v29.16b, v30.16b}, [x9]
+    ret
+
+/* v0 = AES-decrypt(v0) with the equivalent inverse cipher. */
+dec_block:
+    cmp     w18, #10
+    b.eq    dec_block_128
+    aesd    v0.16b, v16.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v0.16b, v17.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v0.16b, v18.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v0.16b, v19.16b
+    aesimc  v0.16b, v0.16b
+dec_block_128:
+    aesd    v0.16b, v20.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v0.16b, v21.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v0.16b, v22.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v0.16b, v23.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v0.16b, v24.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v0.16b, v25.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v0.16b, v26.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v0.16b, v27.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v0.16b, v28.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v0.16b, v29.16b
+    eor     v0.16b, v0.16b, v30.16b
+    ret
+
+/* v0 = AES-encrypt(v0). */
+enc_block:
+    cmp     w18, #10
+    b.eq    enc_block_128
+    aese    v0.16b, v16.16b
+    aesmc   v0.16b, v0.16b
+    aese    v0.16b, v17.16b
+    aesmc   v0.16b, v0.16b
+    aese    v0.16b, v18.16b
+    aesmc   v0.16b, v0.16b
+    aese    v0.16b, v19.16b
+    aesmc   v0.16b, v0.16b
+enc_block_128:
+    aese    v0.16b, v20.16b
+    aesmc   v0.16b, v0.16b
+    aese    v0.16b, v21.16b
+    aesmc   v0.16b, v0.16b
+    aese    v0.16b, v22.16b
+    aesmc   v0.16b, v0.16b
+    aese    v0.16b, v23.16b
+    aesmc   v0.16b, v0.16b
+    aese    v0.16b, v24.16b
+    aesmc   v0.16b, v0.16b
+    aese    v0.16b, v25.16b
+    aesmc   v0.16b, v0.16b
+    aese    v0.16b, v26.16b
+    aesmc   v0.16b, v0.16b
+    aese    v0.16b, v27.16b
+    aesmc   v0.16b, v0.16b
+    aese    v0.16b, v28.16b
+    aesmc   v0.16b, v0.16b
+    aese    v0.16b, v29.16b
+    eor     v0.16b, v0.16b, v30.16b
+    ret
+
+/* CBC-encrypt x2 blocks x0 -> x1 (both advance), chain v31. */
+cbc_enc_span:
+    str     x30, [sp, #-16]!
+cbc_enc_loop:
+    cbz     x2, cbc_enc_done
+    ldr     q0, [x0], #16
+    eor     v0.16b, v0.16b, v31.16b
+    bl      enc_block
+    mov     v31.16b, v0.16b
+    str     q0, [x1], #16
+    sub     x2, x2, #1
+    b       cbc_enc_loop
+cbc_enc_done:
+    ldr     x30, [sp], #16
+    ret
+
+/* CBC-decrypt x2 blocks x0 -> x1 (both advance), chain v31: 4 independent blocks per
+ * iteration (the hot loop: no calls, no syscalls, keys stay in v16..v30). */
+cbc_dec_span:
+    str     x30, [sp, #-16]!
+cbc_dec4:
+    cmp     x2, #4
+    b.lo    cbc_dec1
+    ld1     {v0.16b, v1.16b, v2.16b, v3.16b}, [x0], #64
+    mov     v4.16b, v0.16b
+    mov     v5.16b, v1.16b
+    mov     v6.16b, v2.16b
+    mov     v7.16b, v3.16b
+    cmp     w18, #10
+    b.eq    cbc_dec4_128
+    aesd    v0.16b, v16.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v1.16b, v16.16b
+    aesimc  v1.16b, v1.16b
+    aesd    v2.16b, v16.16b
+    aesimc  v2.16b, v2.16b
+    aesd    v3.16b, v16.16b
+    aesimc  v3.16b, v3.16b
+    aesd    v0.16b, v17.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v1.16b, v17.16b
+    aesimc  v1.16b, v1.16b
+    aesd    v2.16b, v17.16b
+    aesimc  v2.16b, v2.16b
+    aesd    v3.16b, v17.16b
+    aesimc  v3.16b, v3.16b
+    aesd    v0.16b, v18.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v1.16b, v18.16b
+    aesimc  v1.16b, v1.16b
+    aesd    v2.16b, v18.16b
+    aesimc  v2.16b, v2.16b
+    aesd    v3.16b, v18.16b
+    aesimc  v3.16b, v3.16b
+    aesd    v0.16b, v19.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v1.16b, v19.16b
+    aesimc  v1.16b, v1.16b
+    aesd    v2.16b, v19.16b
+    aesimc  v2.16b, v2.16b
+    aesd    v3.16b, v19.16b
+    aesimc  v3.16b, v3.16b
+cbc_dec4_128:
+    aesd    v0.16b, v20.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v1.16b, v20.16b
+    aesimc  v1.16b, v1.16b
+    aesd    v2.16b, v20.16b
+    aesimc  v2.16b, v2.16b
+    aesd    v3.16b, v20.16b
+    aesimc  v3.16b, v3.16b
+    aesd    v0.16b, v21.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v1.16b, v21.16b
+    aesimc  v1.16b, v1.16b
+    aesd    v2.16b, v21.16b
+    aesimc  v2.16b, v2.16b
+    aesd    v3.16b, v21.16b
+    aesimc  v3.16b, v3.16b
+    aesd    v0.16b, v22.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v1.16b, v22.16b
+    aesimc  v1.16b, v1.16b
+    aesd    v2.16b, v22.16b
+    aesimc  v2.16b, v2.16b
+    aesd    v3.16b, v22.16b
+    aesimc  v3.16b, v3.16b
+    aesd    v0.16b, v23.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v1.16b, v23.16b
+    aesimc  v1.16b, v1.16b
+    aesd    v2.16b, v23.16b
+    aesimc  v2.16b, v2.16b
+    aesd    v3.16b, v23.16b
+    aesimc  v3.16b, v3.16b
+    aesd    v0.16b, v24.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v1.16b, v24.16b
+    aesimc  v1.16b, v1.16b
+    aesd    v2.16b, v24.16b
+    aesimc  v2.16b, v2.16b
+    aesd    v3.16b, v24.16b
+    aesimc  v3.16b, v3.16b
+    aesd    v0.16b, v25.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v1.16b, v25.16b
+    aesimc  v1.16b, v1.16b
+    aesd    v2.16b, v25.16b
+    aesimc  v2.16b, v2.16b
+    aesd    v3.16b, v25.16b
+    aesimc  v3.16b, v3.16b
+    aesd    v0.16b, v26.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v1.16b, v26.16b
+    aesimc  v1.16b, v1.16b
+    aesd    v2.16b, v26.16b
+    aesimc  v2.16b, v2.16b
+    aesd    v3.16b, v26.16b
+    aesimc  v3.16b, v3.16b
+    aesd    v0.16b, v27.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v1.16b, v27.16b
+    aesimc  v1.16b, v1.16b
+    aesd    v2.16b, v27.16b
+    aesimc  v2.16b, v2.16b
+    aesd    v3.16b, v27.16b
+    aesimc  v3.16b, v3.16b
+    aesd    v0.16b, v28.16b
+    aesimc  v0.16b, v0.16b
+    aesd    v1.16b, v28.16b
+    aesimc  v1.16b, v1.16b
+    aesd    v2.16b, v28.16b
+    aesimc  v2.16b, v2.16b
+    aesd    v3.16b, v28.16b
+    aesimc  v3.16b, v3.16b
+    aesd    v0.16b, v29.16b
+    aesd    v1.16b, v29.16b
+    aesd    v2.16b, v29.16b
+    aesd    v3.16b, v29.16b
+    eor     v0.16b, v0.16b, v30.16b
+    eor     v1.16b, v1.16b, v30.16b
+    eor     v2.16b, v2.16b, v30.16b
+    eor     v3.16b, v3.16b, v30.16b
+    eor     v0.16b, v0.16b, v31.16b
+    eor     v1.16b, v1.16b, v4.16b
+    eor     v2.16b, v2.16b, v5.16b
+    eor     v3.16b, v3.16b, v6.16b
+    mov     v31.16b, v7.16b
+    st1     {v0.16b, v1.16b, v2.16b, v3.16b}, [x1], #64
+    sub     x2, x2, #4
+    b       cbc_dec4
+cbc_dec1:
+    cbz     x2, cbc_dec_done
+    ldr     q0, [x0], #16
+    mov     v4.16b, v0.16b
+    bl      dec_block
+    eor     v0.16b, v0.16b, v31.16b
+    mov     v31.16b, v4.16b
+    str     q0, [x1], #16
+    sub     x2, x2, #1
+    b       cbc_dec1
+cbc_dec_done:
+    ldr     x30, [sp], #16
+    ret
+
+/* Last block of the record [x0, x0 + x1): v9 = ciphertext, v8 = plaintext (previous
+ * ciphertext block from memory, or v31 when the block is at x2, the chain's start);
+ * w0 = its PKCS#7 length p (1..16), 0 when the padding is invalid. */
+last_block_pad:
+    str     x30, [sp, #-32]!            // [sp + 16, sp + 32): the plaintext for the check
+    add     x9, x0, x1
+    sub     x9, x9, #16
+    ldr     q0, [x9]
+    mov     v9.16b, v0.16b
+    mov     v1.16b, v31.16b
+    cmp     x9, x2
+    b.eq    lbp_prev
+    ldur    q1, [x9, #-16]
+lbp_prev:
+    mov     v2.16b, v1.16b
+    bl      dec_block
+    eor     v0.16b, v0.16b, v2.16b
+    mov     v8.16b, v0.16b
+    umov    w0, v0.b[15]
+    sub     w9, w0, #1
+    cmp     w9, #15
+    b.hi    lbp_bad
+    str     q0, [sp, #16]
+    mov     x9, #32
+    sub     x9, x9, x0                  // first padding byte
+    add     x10, sp, #0
+lbp_check:
+    ldrb    w11, [x10, x9]
+    cmp     w11, w0
+    b.ne    lbp_bad
+    add     x9, x9, #1
+    cmp     x9, #32
+    b.lo    lbp_check
+    ldr     x30, [sp], #32
+    ret
+lbp_bad:
+    mov     w0, #0
+    ldr     x30, [sp], #32
+    ret
+
+/* Store the first x2 (<= 16) bytes of v0 at x1 (advances x1). */
+store_partial:
+    sub     sp, sp, #16
+    str     q0, [sp]
+    mov     x9, sp
+store_partial_loop:
+    cbz     x2, store_partial_done
+    ldrb    w10, [x9], #1
+    strb    w10, [x1], #1
+    sub     x2, x2, #1
+    b       store_partial_loop
+store_partial_done:
+    add     sp, sp, #16
+    ret
+
+/* ------------------------------------------------------------------------------------------ */
+/* Crypto engine. */
+engine_load_key:                        // KEY0..7 and KEY_BITS, once per command
+    mov     x9, #CRYPTO_ENGINE_VA
+    mov     x10, #0
+engine_key_word:
+    add     x11, x21, #ST_KEY
+    ldr     w12, [x11, x10]
+    str     w12, [x9, x10]
+    add     x10, x10, #4
+    cmp     x10, #32
+    b.lo    engine_key_word
+    ldr     w10, [x21, #ST_KEYLEN]
+    lsl     w10, w10, #3
+    str     w10, [x9, #ENG_KEY_BITS]
+    ret
+
+/* One decryption: x0 src PA, x1 dst PA, x2 length, w3 extra CTRL bits, IV from the state.
+ * -> w0 = 0 and x1 = OUT_LEN (IV_OUT stored as the new chain), or w0 = ERR_CODE. */
+engine_op:
+    mov     x9, #CRYPTO_ENGINE_VA
+    ldp     w10, w11, [x21, #ST_IV]
+    str     w10, [x9, #ENG_IV0]
+    str     w11, [x9, #ENG_IV0 + 4]
+    ldp     w10, w11, [x21, #ST_IV + 8]
+    str     w10, [x9, #ENG_IV0 + 8]
+    str     w11, [x9, #ENG_IV0 + 12]
+    str     w0, [x9, #ENG_SRC_LO]
+    lsr     x10, x0, #32
+    str     w10, [x9, #ENG_SRC_HI]
+    str     w1, [x9, #ENG_DST_LO]
+    lsr     x10, x1, #32
+    str     w10, [x9, #ENG_DST_HI]
+    str     w2, [x9, #ENG_LEN]
+    str     wzr, [x9, #ENG_RECORD]
+    orr     w10, w3, #(ENG_CTRL_START | ENG_CTRL_DECRYPT)
+    str     w10, [x9, #ENG_CTRL]
+    mov     w11, #ENG_POLL_MAX
+engine_poll:
+    ldr     w10, [x9, #ENG_STATUS]
+    tst     w10, #(ENG_STATUS_DONE | ENG_STATUS_ERROR)
+    b.ne    engine_finished
+    subs    w11, w11, #1
+    b.ne    engine_poll
+    mov     w0, #0xFF                   // never finished
+    ret
+engine_finished:
+    tbnz    w10, #1, engine_failed
+    ldr     w1, [x9, #ENG_OUT_LEN]
+    ldr     w10, [x9, #ENG_IV_OUT0]
+    ldr     w11, [x9, #ENG_IV_OUT0 + 4]
+    stp     w10, w11, [x21, #ST_IV]
+    ldr     w10, [x9, #ENG_IV_OUT0 + 8]
+    ldr     w11, [x9, #ENG_IV_OUT0 + 12]
+    stp     w10, w11, [x21, #ST_IV + 8]
+    mov     w0, #0
+    ret
+engine_failed:
+    ldr     w0, [x9, #ENG_ERR_CODE]
+    cbnz    w0, engine_failed_ret
+    mov     w0, #0xFF
+engine_failed_ret:
+    ret
+
+/* ------------------------------------------------------------------------------------------ */
+/* TEE_CheckMemoryAccessRights(w0 flags, x1 buffer, x2 size) -> w0 (as in sdp_basic_ta.S). */
+check_access_rights:
+    cbz     x2, check_access_ok
+    mov     x8, #TEE_SCN_CHECK_ACCESS_RIGHTS
+    svc     #0
+    cbz     w0, check_access_ok
+    mov     w0, #TEE_ERROR_ACCESS_DENIED
+    ret
+check_access_ok:
+    mov     w0, #TEE_SUCCESS
+    ret
+
+/* LOG(x0 text, x1 end). */
+log_line:
+    sub     x1, x1, x0
+    mov     x8, #TEE_SCN_LOG
+    svc     #0
+    ret
+
+/* ------------------------------------------------------------------------------------------ */
+/* Exits. */
+ret_short_needed:                       // x14 = bytes needed
+    str     x14, [x19, #32]
+    str     x14, [x19, #56]
+    str     xzr, [x19, #64]
+    mov     w0, #TEE_ERROR_SHORT_BUFFER
+    b       ta_return
+ret_bad_padding:
+    adr     x0, msg_bad_padding
+    adr     x1, msg_bad_padding_end
+    bl      log_line
+    mov     w0, #TEE_ERROR_BAD_FORMAT
+    b       ta_return
+ret_engine_error:
+    cmp     w0, #ENG_ERR_PADDING
+    b.eq    ret_bad_padding
+    adr     x0, msg_engine
+    adr     x1, msg_engine_end
+    bl      log_line
+    mov     w0, #TEE_ERROR_GENERIC
+    b       ta_return
+ret_va_to_pa_failed:
+    mov     w20, w0
+    adr     x0, msg_va_to_pa
+    adr     x1, msg_va_to_pa_end
+    bl      log_line
+    mov     w0, w20
+    b       ta_return
+ret_success:
+    mov     w0, #TEE_SUCCESS
+    b       ta_return
+ret_bad_parameters:
+    mov     w0, #TEE_ERROR_BAD_PARAMETERS
+    b       ta_return
+ret_bad_state:
+    mov     w0, #TEE_ERROR_BAD_STATE
+    b       ta_return
+ret_not_supported:
+    mov     w0, #TEE_ERROR_NOT_SUPPORTED
+ta_return:                              // w0 = TEE_Result
+    mov     x8, #TEE_SCN_RETURN
+    svc     #0
+return_hang:
+    b       return_hang
+
+/* Read-only data. */
+msg_bad_padding:
+    .ascii  "decrypt: bad PKCS#7 padding\n"
+msg_bad_padding_end:
+msg_engine:
+    .ascii  "decrypt: crypto engine error\n"
+msg_engine_end:
+msg_va_to_pa:
+    .ascii  "decrypt: VA_TO_PA failed\n"
+msg_va_to_pa_end:
+__text_end:
+
+    .balign 4096
+__data_start:                           // RW segment: the instance's key and chain
+state:
+    .space  544
