@@ -98,12 +98,15 @@ class MacroDef:
 
 
 class _Constants:
-    """``abi.c.NAME``: attribute access to the integer constants."""
+    """``abi.c.NAME``: attribute access to the integer constants.
 
-    __slots__ = ("_abi",)
+    Every constant is an instance attribute, so a lookup on a hot path is a plain attribute
+    read; only a missing name reaches ``__getattr__``, which explains why it is missing.
+    """
 
     def __init__(self, abi: AbiSet) -> None:
         self._abi = abi
+        self.__dict__.update(abi.constants)
 
     def __getattr__(self, name: str) -> int:
         try:

@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from unicorn import UC_HOOK_CODE, UC_HOOK_MEM_READ_AFTER, UC_HOOK_MEM_WRITE
 from unicorn import arm64_const as A
-from unicorn.unicorn_const import UC_MEM_FETCH
+from unicorn.unicorn_const import UC_MEM_WRITE
 from unicorn.unicorn_py3.unicorn import uclib
 
 from emu.disasm import _cs
@@ -162,18 +162,19 @@ class ViewTracer:
     """Instruction (or block) tracing of one CPU view; ``out`` receives finished text."""
 
     def __init__(self, view: Any, counter: InsnCounter, symbolizer: Symbolizer,
-                 out: Callable[[str], None], base: Callable[[], int], fmt: str,
+                 out: Callable[[str], None], fmt: str,
                  ranges: list[tuple[int, int]], memory: bool = True):
         self.view, self.uc, self.world = view, view.uc, str(view.world)
-        self.counter, self.sym, self.out, self.base = counter, symbolizer, out, base
+        self.counter, self.sym, self.out = counter, symbolizer, out
         self.jsonl, self.ranges, self.memory = fmt == "jsonl", ranges, memory
         self.el = EL_TOKENS.get(self.world, "EL1h_n")
         self.sp_name = "SP_EL0" if self.el.startswith("EL0") else "SP_EL1"
         self.key = self.world
         self.caches: dict[str, dict[int, _Insn]] = {}
         self.cache = self.caches.setdefault(self.key, {})
+        self.bcache: dict[int, str] = {}
         self.pending: _Insn | None = None
-        self.pending_t = self.pending_n = 0
+        self.pending_t = self.pending_n = self.cur_t = self.base_value = 0
         self.mem: list[str] = []
         self._handles: list[Any] = []
         self._keep: list[Any] = []
@@ -182,9 +183,12 @@ class ViewTracer:
         self.recorder: BlockRecorder | None = None
 
     def set_ta(self, ta: str) -> None:
+        """The S-EL0 view now runs ``ta``: symbols and cached decodings are per TA."""
         self.flush()
+        self.drain()
         self.key = f"S-EL0:{ta}"
         self.cache = self.caches.setdefault(self.key, {})
+        self.bcache = {}
 
     # --- install --------------------------------------------------------------------------------
     def install_insn(self) -> None:
@@ -249,7 +253,7 @@ class ViewTracer:
                 e = self.cache[address] = self._describe(address)
             c = self.counter.c
             n = c.block_base + ((address - c.block_start) >> 2)
-            t = self.base() + n
+            self.cur_t = t = self.base_value + n
             self.count += 1
             if self.jsonl:
                 self.pending, self.pending_t, self.pending_n = e, t, n
@@ -261,7 +265,7 @@ class ViewTracer:
             self.view._guard(exc)
 
     def _on_mem(self, _h: int, access: int, address: int, size: int, value: int, _u: int) -> None:
-        kind = "MW" if access == 17 else "MR"       # UC_MEM_WRITE = 17 in unicorn_const
+        kind = "MW" if access == UC_MEM_WRITE else "MR"
         v = value & ((1 << (8 * size)) - 1) if size < 8 else value & 0xFFFFFFFFFFFFFFFF
         digits = f"{v:0{2 * size}x}"
         if size == 8:
@@ -269,7 +273,7 @@ class ViewTracer:
         if self.jsonl:
             self.mem.append(f'["{kind}{size}","{address:#x}","{digits}"]')
         else:
-            t = self.pending_t if self.pending is not None else self.base() + self.counter.count
+            t = self.cur_t
             self.out(f"{t} clk {kind}{size} {address:016x} {digits}\n")
 
     def flush(self) -> None:
@@ -292,7 +296,7 @@ class ViewTracer:
 
     # --- blocks ---------------------------------------------------------------------------------
     def _on_blocks(self, words: list[int]) -> None:
-        base, cache, out = self.base(), self.cache, []
+        base, cache, out = self.base_value, self.bcache, []
         key, world, jsonl = self.key, self.world, self.jsonl
         for i in range(0, len(words), 3):
             address, n, size = words[i], words[i + 1], words[i + 2]
@@ -303,7 +307,7 @@ class ViewTracer:
                     s = f'"world":"{world}","pc":"{address:#x}","sym":{json.dumps(sym)},"n":{size >> 2}}}\n'
                 else:
                     s = f"{world} {address:016x} n={size >> 2}" + (f" ; {sym}\n" if sym else "\n")
-                cache[address] = s  # type: ignore[assignment]
+                cache[address] = s
             if jsonl:
                 out.append(f'{{"type":"block","ts":{base + n},"icount":{n},{s}')
             else:
