@@ -38,6 +38,8 @@ class AccessControl:
         # The TZC interrupt line (ACTION = INT/ERR_INT), wired to the secure world's handler.
         self.on_interrupt: Callable[[], None] | None = None
         self._regions = sorted(memory_map.regions, key=lambda r: r.base)
+        # Device register frames only the secure world may reach (the TZC, secure engines).
+        self.secure_frames: list[tuple[int, int]] = [(tzc_base, tzc.FRAME_SIZE)]
         tzc.on_change(self.flush_all)
 
     def register_view(self, view: CpuView) -> None:
@@ -62,8 +64,8 @@ class AccessControl:
         if r is None:
             return 0
         if r.kind == "mmio":
-            in_tzc = self.tzc_base <= page_pa < self.tzc_base + self.tzc.FRAME_SIZE
-            return PROT_R | PROT_W if secure and in_tzc else 0
+            frame = any(b <= page_pa < b + n for b, n in self.secure_frames)
+            return PROT_R | PROT_W if secure and frame else 0
         if not r.behind_tzc:
             return PROT_R | PROT_W | PROT_X if secure or not r.secure else 0
         rd, wr = self.tzc.page_permissions(page_pa, secure=secure, nsaid=nsaid)

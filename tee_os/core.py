@@ -48,6 +48,8 @@ class SecureConfig:
     tzc_base: int | None = None                # TZC-400 frame (platform device)
     sram_base: int | None = None               # trusted SRAM for the firewall routine
     protmem_access: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
+    # TA UUID -> [(TA VA, device PA, size)]: device frames the platform lets that TA program
+    ta_device_maps: dict = field(default_factory=dict)
 
 
 @dataclass

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from tee_os.core import SecureOS
 
 Handler = Callable[[UserModeRunner, tuple[int, ...]], Any]
+TZEMU_SCN_VA_TO_PA = 0x7000          # tzemu extension (see sys_va_to_pa)
 
 
 class SyscallTable:
@@ -48,7 +49,9 @@ class SyscallTable:
             c.TEE_SCN_OPEN_TA_SESSION: self.sys_open_ta_session,
             c.TEE_SCN_CLOSE_TA_SESSION: self.sys_close_ta_session,
             c.TEE_SCN_INVOKE_TA_COMMAND: self.sys_invoke_ta_command,
+            TZEMU_SCN_VA_TO_PA: self.sys_va_to_pa,
         }
+        self.names[TZEMU_SCN_VA_TO_PA] = "TZEMU_SCN_VA_TO_PA"
         self._rng_counter = 0
 
     def __call__(self, runner: UserModeRunner, nr: int, args: tuple[int, ...]) -> Any:
@@ -313,6 +316,23 @@ class SyscallTable:
         if self._own_session(runner, sid) is None:
             return self.c.TEE_ERROR_BAD_PARAMETERS
         return NeedsCall(self.sos.ta_manager.close_session(sid), lambda result: result[0])
+
+    # --- tzemu extension: physical address of a TA buffer, for programming DMA engines ------
+    def sys_va_to_pa(self, runner: UserModeRunner, a: tuple[int, ...]) -> int:
+        """x0 = result, x1 = physical address of the mapped VA in x0.
+
+        OP-TEE has no such syscall (its TAs reach DMA engines through core drivers); tzemu
+        offers it to TAs that the platform lets program a device (``ta_device_maps``), so
+        the decrypt TA can give the crypto engine physical source/destination addresses.
+        """
+        inst = runner.current
+        if inst is None or inst.uuid not in self.sos.config.ta_device_maps:
+            return self.c.TEE_ERROR_ACCESS_DENIED
+        m = inst.space.pages.get(a[0] & ~0xFFF)
+        if m is None:
+            return self.c.TEE_ERROR_ACCESS_DENIED
+        runner.view.set_x(1, m.pa | (a[0] & 0xFFF))
+        return self.c.TEE_SUCCESS
 
     # --- cache maintenance -------------------------------------------------------------------
     def sys_cache_operation(self, runner: UserModeRunner, a: tuple[int, ...]) -> int:

@@ -19,6 +19,7 @@ from tee_os.msg import MsgParam
 from tee_os.pta import PSEUDO_TAS, PseudoTa, PtaBuffer
 from tee_os.rpc import RpcAllocPayload, RpcCmd, RpcCmdReply, RpcFreePayload, RpcPayload
 from tee_os.ta_loader import TaImage, TaLoadError, load_ta_elf
+from emu.cpu import PROT_RW
 from tee_os.ta_memory import AccessDenied, OutOfMemory
 from tee_os.user_ta import TaExit, TaInstance, TaParam, destroy_instance, load_instance
 
@@ -100,6 +101,8 @@ class TaManager:
                 return inst
         sos = self.sos
         inst = load_instance(image, sos.ta_pool, sos.physmem, sos.s_el0.uc.ctl_flush_tb)
+        for va, pa, size in sos.config.ta_device_maps.get(image.uuid, ()):
+            inst.space.map_range(va, pa, size, PROT_RW, secure=True, private=False)
         if image.flags & c.TA_FLAG_SINGLE_INSTANCE:
             self.instances[image.uuid] = inst
         if sos.bus.active:

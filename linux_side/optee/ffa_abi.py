@@ -467,7 +467,8 @@ class FfaAbi:
             raise einval("optee: the chunk was never lent")
         self.global_ids.pop(handle, None)
         self.optee_ffa_release_protmem(handle)
-        if self._reclaim(handle):
+        rc = self._reclaim(handle)
+        if rc:
             protmem.extra["sec_world_id"] = handle
             self.global_ids[handle] = protmem
-            raise einval(f"optee: FFA_MEM_RECLAIM of handle {handle:#x} refused")
+            raise LinuxError(-rc, f"optee: FFA_MEM_RECLAIM of handle {handle:#x} refused")
