@@ -1,25 +1,19 @@
 """The Arm FF-A bus driver (drivers/firmware/arm_ffa/driver.c), as much as OP-TEE needs.
 
-``ffa_init`` negotiates the version (the driver asks for 1.2 and keeps the lower of its own and
-the firmware's answer of the same major: 1.0, 1.1 or 1.2), gets its own endpoint id, sizes the
-RX/TX pair from FFA_FEATURES(FFA_RXTX_MAP) (4/16/64 KiB, naturally aligned kernel pages),
-registers it with FFA_RXTX_MAP_64 and decides the width of MEM_SHARE/MEM_LEND (64-bit ids when
-FFA_FEATURES knows MEM_LEND_64 or MEM_SHARE_64).
+``ffa_init``: FFA_VERSION (asks 1.2, keeps the lower of that and the firmware's 1.x answer),
+FFA_ID_GET, FFA_FEATURES(FFA_RXTX_MAP) for the RX/TX size (4/16/64 KiB, naturally aligned
+kernel pages), FFA_RXTX_MAP_64, and the MEM_SHARE/LEND width (64-bit ids when FFA_FEATURES
+knows MEM_LEND_64 or MEM_SHARE_64). Partitions are found by UUID (FFA_PARTITION_INFO_GET, a
+count query first from v1.1, descriptors in the RX buffer, FFA_RX_RELEASE). A
+:class:`FfaDevice` sends direct requests (w1 = own id << 16 | partition id; FFA_INTERRUPT /
+FFA_YIELD resumed with FFA_RUN; FFA_ERROR -> errno, optee_ffa.md §8).
 
-Partitions are found by UUID with FFA_PARTITION_INFO_GET (a count query first from v1.1, then
-the descriptors in the RX buffer, released with FFA_RX_RELEASE). A :class:`FfaDevice` sends
-direct requests (w1 = own id << 16 | partition id; FFA_INTERRUPT and FFA_YIELD are resumed with
-FFA_RUN; FFA_ERROR becomes an errno, optee_ffa.md §8).
-
-Memory: ``ffa_memory_share`` / ``ffa_memory_lend`` build the transaction descriptor in the TX
-buffer (or in a buffer of their own) in the negotiated version's layout (optee_ffa.md §11: v1.0
-32-byte header with the EMADs at 32; v1.1+ 48-byte header, EMADs at 48, 16-byte EMADs up to
-v1.1 and 32-byte ones from v1.2), one constituent per scatterlist entry, fragmented when it does
-not fit (FFA_MEM_FRAG_TX after each FFA_MEM_FRAG_RX, §12); the handle comes from w2/w3 of
-FFA_SUCCESS (w1/w2 of FFA_MEM_FRAG_RX). ``ffa_memory_reclaim`` gives the memory back.
-
-Every layout and number comes from linux_side's arm_ffa.h copy. Failures raise LinuxError with
-the errno the kernel returns.
+Memory: ``ffa_memory_share`` / ``ffa_memory_lend`` build the descriptor in the TX buffer (or a
+buffer of their own) in the negotiated version's layout (optee_ffa.md §11), one constituent
+per scatterlist entry, fragmented with FFA_MEM_FRAG_TX after each FFA_MEM_FRAG_RX (§12); the
+handle comes from w2/w3 of FFA_SUCCESS (w1/w2 of FFA_MEM_FRAG_RX). ``ffa_memory_reclaim``
+gives memory back. Layouts and numbers come from linux_side's arm_ffa.h copy; failures raise
+LinuxError with the kernel's errno.
 """
 from __future__ import annotations
 
@@ -177,11 +171,6 @@ class FfaDriver:
         r = self.invoke_ffa_fn(self.c.FFA_FN64_RXTX_MAP, tx_buf, rx_buf, pg_cnt)
         if self._is(r, self.c.FFA_ERROR):
             raise self._error(r, "FFA_RXTX_MAP")
-
-    def ffa_rxtx_unmap(self) -> None:
-        r = self.invoke_ffa_fn(self.c.FFA_RXTX_UNMAP, 0)
-        if self._is(r, self.c.FFA_ERROR):
-            raise self._error(r, "FFA_RXTX_UNMAP")
 
     def ffa_rx_release(self) -> None:
         r = self.invoke_ffa_fn(self.c.FFA_RX_RELEASE)

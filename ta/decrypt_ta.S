@@ -24,7 +24,8 @@
  *
  * Registers: x19 params, x20 types/scratch, x21 RW state, x22.. x27 parameters, x28 engine?,
  * w18 rounds; v16..v30 round keys (AES-128 in v20..v30), v31 CBC chain. Syscalls preserve all
- * but x0 (0x7000 also returns x1, x2); the engine path reloads keys and chain after them anyway.
+ * but x0 (0x7000 also returns x1 = PA, x2 = contiguous bytes or 0 = "to the end of the page");
+ * the engine path reloads keys and chain after syscalls anyway (SIMD state need not survive).
  * Constants: TEE_* from ta/build.py; CRYPTO_ENGINE_VA, TZEMU_SCN_VA_TO_PA from ta/build.py too.
  */
 
@@ -285,6 +286,9 @@ dec_scanned:
     b.lo    ret_short_needed            // x14 = bytes needed
     add     x25, x24, x25               // x25 = end of the output buffer
     cbz     x28, dec_record
+    cbz     x23, dec_record
+    mov     x0, x22                     // probe: a secure OS that gives this TA no engine
+    bl      va_to_pa                    // refuses VA_TO_PA, before the frame is touched
     bl      engine_load_key
 
 dec_record:                             // x22 in, x23 bytes left, x24 out
@@ -333,9 +337,7 @@ dec_cpu_span:
 eng_piece:
     cbz     x29, dec_record
     mov     x0, x22
-    mov     x8, #TZEMU_SCN_VA_TO_PA
-    svc     #0
-    cbnz    w0, ret_va_to_pa_failed
+    bl      va_to_pa
     mov     x10, x1                     // source PA
     mov     x11, #ENG_MAX_LEN
     cmp     x2, x11
@@ -344,9 +346,7 @@ eng_piece:
     mov     x13, #-1
     cbz     x20, eng_have_pa
     mov     x0, x24
-    mov     x8, #TZEMU_SCN_VA_TO_PA
-    svc     #0
-    cbnz    w0, ret_va_to_pa_failed
+    bl      va_to_pa
     mov     x12, x1                     // destination PA
     mov     x13, x2                     // contiguous destination bytes
 eng_have_pa:
@@ -907,6 +907,21 @@ engine_failed:
     cbnz    w0, engine_failed_ret
     mov     w0, #0xFF
 engine_failed_ret:
+    ret
+
+/* VA_TO_PA(x0 va) -> x1 pa, x2 physically contiguous bytes from va; a secure OS that leaves
+ * x2 at 0 gets the safe assumption "up to the end of the page". Failure: log and return. */
+va_to_pa:
+    mov     x9, x0
+    mov     x2, #0
+    mov     x8, #TZEMU_SCN_VA_TO_PA
+    svc     #0
+    cbnz    w0, ret_va_to_pa_failed
+    cbnz    x2, va_to_pa_ret
+    and     x9, x9, #0xfff
+    mov     x2, #0x1000
+    sub     x2, x2, x9
+va_to_pa_ret:
     ret
 
 /* ------------------------------------------------------------------------------------------ */

@@ -164,9 +164,21 @@ class StdEntry:
             reply = yield from self._rpc_cmd(thread, RpcCmd(c.OPTEE_RPC_CMD_SHM_ALLOC, [
                 MsgParam(c.OPTEE_MSG_ATTR_TYPE_VALUE_INPUT, req.shm_type, req.size, 0x1000)]))
             p = reply.params[0] if reply.params else None
-            if (reply.ret != c.TEE_SUCCESS or p is None
-                    or p.type(c.OPTEE_MSG_ATTR_TYPE_MASK) != c.OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT
-                    or p.attr & c.OPTEE_MSG_ATTR_NONCONTIG or p.b < req.size
+            if reply.ret != c.TEE_SUCCESS or p is None or p.b < req.size:
+                return None
+            if self.transport == "ffa":          # FMEM_OUTPUT {global_id = the FF-A handle}
+                if p.type(c.OPTEE_MSG_ATTR_TYPE_MASK) != c.OPTEE_MSG_ATTR_TYPE_FMEM_OUTPUT:
+                    return None
+                try:
+                    mobj, offset = self._fmem_mobj(p)
+                    runs = mobj.pa_ranges(offset, req.size) if mobj else []
+                except (_BadParam, MobjError):
+                    return None
+                if len(runs) != 1:
+                    return None                  # the payload must be contiguous here
+                return RpcPayload(runs[0][0], req.size, p.c)
+            if (p.type(c.OPTEE_MSG_ATTR_TYPE_MASK) != c.OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT
+                    or p.attr & c.OPTEE_MSG_ATTR_NONCONTIG
                     or not sos.ns_range_ok(p.a, req.size)):
                 return None
             return RpcPayload(p.a, req.size, p.c)

@@ -33,8 +33,9 @@ def _boot_options(args: argparse.Namespace) -> dict:
 
 
 def _add_boot_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--abi", choices=["smc"], default="smc",
-                   help="normal/secure world ABI (smc: OP-TEE SMC ABI via an OP-TEE dispatcher)")
+    p.add_argument("--abi", choices=["smc", "ffa"], default="smc",
+                   help="smc: OP-TEE SMC ABI via an OP-TEE dispatcher at EL3; ffa: FF-A with an "
+                        "SPMD at EL3 and the SPMC in the secure OS (SPMC_AT_EL=1)")
     p.add_argument("--platform", metavar="FILE", help="platform memory-map TOML (default: built in)")
     p.add_argument("--seed", type=int, default=0, help="seed for everything guest-visible (default 0)")
     p.add_argument("--threads", type=int, default=4, help="secure threads (default 4)")

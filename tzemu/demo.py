@@ -25,9 +25,10 @@ class RunSummary:
 def run_ta_roundtrip(p: Platform) -> RunSummary:
     s = RunSummary()
     info = p.probe_info
-    s.check("probe", info.api_revision == (2, 0),
-            f"OP-TEE API {info.api_revision[0]}.{info.api_revision[1]}, "
-            f"{info.thread_count} threads, caps {info.sec_caps:#x}")
+    expect = (1, 0) if p.options.abi == "ffa" else (2, 0)     # OPTEE_FFA vs OPTEE_MSG revision
+    s.check("probe", info.api_revision == expect,
+            f"{p.options.abi.upper()} ABI: OP-TEE API {info.api_revision[0]}.{info.api_revision[1]}, "
+            f"caps {info.sec_caps:#x}")
     ctx = p.linux.teec()
     sess = ctx.open_session(ECHO_TA)
     s.check("open session", sess.id > 0, f"echo TA session {sess.id}")

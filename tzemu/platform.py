@@ -395,24 +395,36 @@ class Platform:
 
     # --- introspection ----------------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
-        c = secure_abi().c
+        """What the normal world probed (tzemu info --json)."""
         pi = self.probe_info
-        os_uuid = self.smc(c.OPTEE_SMC_CALL_GET_OS_UUID)[:4]
-        cap_names = sec_cap_names(self.kernel.abi.constants, pi.sec_caps)
-        return {
-            "platform": self.memory_map.name,
-            "abi": self.options.abi,
-            "api_uid": words_to_uuid(pi.api_uid),
-            "api_revision": f"{pi.api_revision[0]}.{pi.api_revision[1]}",
-            "os_uuid": words_to_uuid(tuple(w & 0xFFFFFFFF for w in os_uuid)),
-            "os_revision": "%d.%d" % pi.os_revision[:2],
-            "os_build_id": pi.os_revision[2],
-            "sec_caps": cap_names,
-            "sec_caps_value": pi.sec_caps,
-            "threads": pi.thread_count,
-            "memory_map": [{"name": r.name, "base": r.base, "size": r.size, "secure": r.secure}
-                           for r in self.memory_map.regions],
-        }
+        if pi is None:
+            raise PlatformError("the OP-TEE driver was not probed (probe_linux=False)")
+        consts = self.kernel.abi.constants
+        base = {"platform": self.memory_map.name, "abi": self.options.abi,
+                "memory_map": [{"name": r.name, "base": r.base, "size": r.size,
+                                "secure": r.secure} for r in self.memory_map.regions]}
+        if self.options.abi == "ffa":
+            part = pi.partition
+            return {**base,
+                    "ffa_version": f"{pi.ffa_version >> 16}.{pi.ffa_version & 0xFFFF}",
+                    "partition_id": part.id if part else None,
+                    "os_uuid": str(part.uuid) if part else None,
+                    "api_revision": f"{pi.api_revision[0]}.{pi.api_revision[1]}",
+                    "os_revision": "%d.%d" % pi.os_revision[:2],
+                    "os_build_id": pi.os_revision[2],
+                    "sec_caps": cap_names(consts, "OPTEE_FFA_SEC_CAP_", pi.sec_caps),
+                    "sec_caps_value": pi.sec_caps,
+                    "threads": self.secure_os.config.num_threads}
+        os_uuid = self.smc(secure_abi().c.OPTEE_SMC_CALL_GET_OS_UUID)[:4]
+        return {**base,
+                "api_uid": words_to_uuid(pi.api_uid),
+                "api_revision": f"{pi.api_revision[0]}.{pi.api_revision[1]}",
+                "os_uuid": words_to_uuid(tuple(w & 0xFFFFFFFF for w in os_uuid)),
+                "os_revision": "%d.%d" % pi.os_revision[:2],
+                "os_build_id": pi.os_revision[2],
+                "sec_caps": cap_names(consts, "OPTEE_SMC_SEC_CAP_", pi.sec_caps),
+                "sec_caps_value": pi.sec_caps,
+                "threads": pi.thread_count}
 
 
 def words_to_uuid(words: tuple[int, ...]) -> str:
@@ -421,9 +433,10 @@ def words_to_uuid(words: tuple[int, ...]) -> str:
     return str(uuidlib.UUID(bytes=raw))
 
 
-def sec_cap_names(constants: dict[str, int], caps: int) -> list[str]:
+def cap_names(constants: dict[str, int], prefix: str, caps: int) -> list[str]:
+    """Names of the capability bits set in ``caps`` (``prefix`` + NAME constants)."""
     names = []
     for name, value in sorted(constants.items(), key=lambda kv: kv[1]):
-        if name.startswith("OPTEE_SMC_SEC_CAP_") and value and caps & value == value:
-            names.append(name[len("OPTEE_SMC_SEC_CAP_"):])
+        if name.startswith(prefix) and value and caps & value == value:
+            names.append(name[len(prefix):])
     return names

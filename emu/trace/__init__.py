@@ -70,6 +70,8 @@ class Tracer:
         self._unsubscribe: Callable[[], None] | None = None
         self._wrapped: list[Any] = []
         self._ta_stack: list[str] = []
+        #: called by :meth:`close` after the hooks are gone (e.g. undo the tzemu layer's wrappers)
+        self.cleanups: list[Callable[[], None]] = []
         self.closed = False
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -104,6 +106,9 @@ class Tracer:
 
         def run(*args: Any, **kwargs: Any) -> Any:
             tracer._rebase()
+            vt = tracer.tracers.get(world)
+            if vt is not None:
+                vt.resync()
             try:
                 return original(*args, **kwargs)
             finally:
@@ -128,6 +133,8 @@ class Tracer:
             view.__dict__.pop("run", None)
         for counter in self.counters.values():
             counter.remove()
+        for cleanup in self.cleanups:
+            cleanup()
         summary = {"events": self.nevents,
                    "instructions": {w: c.count for w, c in self.counters.items()},
                    "traced": {w: vt.count for w, vt in self.tracers.items()}}
@@ -160,7 +167,7 @@ class Tracer:
         fields = ev.fields
         rec: dict[str, Any] = {"type": "event", "seq": ev.seq, "ts": self.clock(),
                                "icount": counter.c.count if counter is not None else None,
-                               "world": ev.world, "kind": ev.kind, "fields": jsonable(fields),
+                               "world": ev.world, "kind": ev.kind, "fields": fields,
                                "decoded": self.decoder.decode(ev.kind, ev.world, fields)}
         if self.wall:
             rec["wall"] = ev.wall

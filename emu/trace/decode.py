@@ -12,8 +12,9 @@ Decoding never raises: a failure becomes a ``decode_error`` field.
 """
 from __future__ import annotations
 
+import struct
 from functools import lru_cache
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from emu.abi import AbiSet, firmware_abi, linux_abi, secure_abi
 from emu import tzc400 as tzc
@@ -53,7 +54,9 @@ class Names:
     def __init__(self) -> None:
         lin, sec, fw = linux_abi(), secure_abi(), firmware_abi()
         self.lin, self.sec, self.fw = lin, sec, fw
-        f = fw.c
+        # ``AbiSet.c`` builds a constants object per access: keep one of each.
+        self.lc, self.sc, self.fc = lin.c, sec.c, fw.c
+        f = self.fc
         self.type_shift, self.cc_shift = f.FUNCID_TYPE_SHIFT, f.FUNCID_CC_SHIFT
         self.oen_shift, self.oen_mask = f.FUNCID_OEN_SHIFT, f.FUNCID_OEN_MASK
         self.num_mask = f.FUNCID_NUM_MASK
@@ -70,7 +73,7 @@ class Names:
                 end = fw.constants[name[:-6] + "_END"]
                 for o in range(v, end + 1):
                     self.owners[o] = name[4:-6]
-        lc = lin.c
+        lc = self.lc
         self.smc_ret = _table((lin,), ("OPTEE_SMC_RETURN_",), ("MASK", "PREFIX"))
         self.rpc_prefix, self.rpc_prefix_mask = lc.OPTEE_SMC_RETURN_RPC_PREFIX, lc.OPTEE_SMC_RETURN_RPC_PREFIX_MASK
         self.rpc_func_mask, self.unknown = lc.OPTEE_SMC_RETURN_RPC_FUNC_MASK, lc.OPTEE_SMC_RETURN_UNKNOWN_FUNCTION
@@ -121,7 +124,7 @@ def _perm(value: int, s: Any) -> str:
 
 def mem_attributes(value: int) -> dict[str, Any]:
     """The memory region attributes field (type, cacheability, shareability, NS bit)."""
-    s = names().sec.c
+    s = names().sc
     mtype = (value & s.FFA_MEMORY_TYPE_MASK) >> s.FFA_MEMORY_TYPE_OFFSET
     out: dict[str, Any] = {"raw": _h(value), "type": {s.FFA_MEMORY_NOT_SPECIFIED_MEM: "unspecified",
                            s.FFA_MEMORY_DEVICE_MEM: "device", s.FFA_MEMORY_NORMAL_MEM: "normal"}
@@ -138,7 +141,7 @@ def mem_flags(value: int) -> list[str]:
     n = names()
     table = [(v, k[len("FFA_MEMORY_REGION_"):]) for k, v in n.sec.constants.items()
              if k.startswith("FFA_MEMORY_REGION_FLAG_")]
-    ttype = value & n.sec.c.FFA_MEMORY_REGION_TRANSACTION_TYPE_MASK
+    ttype = value & n.sc.FFA_MEMORY_REGION_TRANSACTION_TYPE_MASK
     out = [name for v, name in sorted(table) if value & v]
     if ttype:
         tnames = _table((n.sec,), ("FFA_MEMORY_REGION_TRANSACTION_TYPE_",), ("MASK",))
@@ -149,7 +152,7 @@ def mem_flags(value: int) -> list[str]:
 def decode_mem_descriptor(buf: bytes, version: int | None = None) -> dict[str, Any]:
     """An FF-A memory transaction descriptor (v1.0 32-byte or v1.1+ 48-byte header)."""
     sec = names().sec
-    s = sec.c
+    s = names().sc
     v11 = sec.struct("ffa_mem_transaction_1_1")
     h = v11.unpack(buf)
     new = (version >= s.FFA_VERSION_1_1) if version is not None else \
@@ -194,38 +197,77 @@ def parse_constituents(buf: bytes, offset: int, count: int) -> list[dict[str, An
     return out
 
 
+def fast_struct(layout: Any, paths: Sequence[str]) -> tuple[struct.Struct, tuple[str, ...]]:
+    """A ``struct.Struct`` reading the named (non-overlapping) members of a header layout.
+
+    ``StructLayout.unpack`` builds nested dicts and is far too slow for every SMC; the
+    offsets and sizes still come from the header loader.
+    """
+    fields = sorted(((layout.field(p), p) for p in paths), key=lambda fp: fp[0].offset)
+    fmt, pos = "<", 0
+    for f, _ in fields:
+        if f.offset < pos:
+            raise ValueError(f"{layout.name}: {f.name} overlaps the previous member")
+        fmt += "x" * (f.offset - pos) + _FMT[f.size]
+        pos = f.offset + f.size
+    return struct.Struct(fmt), tuple(p for _, p in fields)
+
+
+_FMT = {1: "B", 2: "H", 4: "I", 8: "Q"}
+
+
+class _MsgLayout:
+    """optee_msg_arg / optee_msg_param readers, built once from linux_abi() layouts."""
+
+    def __init__(self) -> None:
+        lin = names().lin
+        arg, param = lin.struct("optee_msg_arg"), lin.struct("optee_msg_param")
+        self.hsize, self.psize = arg.size, param.size
+        self.header = fast_struct(arg, ("cmd", "func", "session", "ret", "ret_origin", "num_params"))
+        self.union: dict[str, tuple[struct.Struct, tuple[str, ...]]] = {}
+        for kind, members in (("value", ("a", "b", "c")), ("tmem", ("buf_ptr", "size", "shm_ref")),
+                              ("rmem", ("offs", "size", "shm_ref")),
+                              ("fmem", ("offs_low", "offs_high", "size", "global_id"))):
+            st, paths = fast_struct(param, ["attr"] + [f"u.{kind}.{m}" for m in members])
+            self.union[kind] = st, tuple(p.rsplit(".", 1)[-1] for p in paths)
+
+
+@lru_cache(maxsize=1)
+def _msg_layout() -> _MsgLayout:
+    return _MsgLayout()
+
+
 def decode_msg_arg(read: ReadPhys, pa: int, ffa: bool = False) -> dict[str, Any]:
     """An ``optee_msg_arg`` with its parameters, read from physical memory."""
-    n = names()
-    lay, plen = n.lin.struct("optee_msg_arg"), n.lin.struct("optee_msg_param")
-    a = lay.unpack(read(pa, lay.size))
+    n, m = names(), _msg_layout()
+    a = dict(zip(m.header[1], m.header[0].unpack_from(read(pa, m.hsize))))
     out: dict[str, Any] = {"cmd": n.msg_cmd.get(a["cmd"], a["cmd"]), "func": a["func"],
                            "session": a["session"], "ret": n.tee_err.get(a["ret"], _h(a["ret"])),
                            "ret_origin": n.origin.get(a["ret_origin"], a["ret_origin"]),
                            "num_params": a["num_params"], "params": []}
     count = min(a["num_params"], 16)
-    raw = read(pa + lay.size, plen.size * count) if count else b""
+    raw = read(pa + m.hsize, m.psize * count) if count else b""
     types = n.attr_ffa if ffa else n.attr_smc
-    c = n.lin.c
+    c = n.lc
     for i in range(count):
-        p = plen.unpack(raw, i * plen.size)
-        t = p["attr"] & c.OPTEE_MSG_ATTR_TYPE_MASK
+        off = i * m.psize
+        attr = m.union["value"][0].unpack_from(raw, off)[0]
+        t = attr & c.OPTEE_MSG_ATTR_TYPE_MASK
         name = types.get(t, _h(t))
         d: dict[str, Any] = {"type": name[len("OPTEE_MSG_ATTR_TYPE_"):] if name.startswith("OPTEE") else name}
-        if p["attr"] & c.OPTEE_MSG_ATTR_META:
+        if attr & c.OPTEE_MSG_ATTR_META:
             d["meta"] = True
-        u = p["u"]
-        if "VALUE" in name:
-            d.update({k: _h(u["value"][k]) for k in ("a", "b", "c")})
-        elif "TMEM" in name:
-            d.update(buf_ptr=_h(u["tmem"]["buf_ptr"]), size=u["tmem"]["size"],
-                     shm_ref=_h(u["tmem"]["shm_ref"]))
-        elif "FMEM" in name:
-            f = u["fmem"]
-            d.update(offs=_h(f["offs_low"] | f["offs_high"] << 32), size=f["size"],
-                     global_id=_h(f["global_id"]))
-        elif "RMEM" in name:
-            d.update(offs=_h(u["rmem"]["offs"]), size=u["rmem"]["size"], shm_ref=_h(u["rmem"]["shm_ref"]))
+        kind = next((k for k in ("VALUE", "TMEM", "RMEM", "FMEM") if k in name), None)
+        if kind is not None:
+            st, keys = m.union[kind.lower()]
+            v = dict(zip(keys, st.unpack_from(raw, off)))
+            if kind == "FMEM":
+                d.update(offs=_h(v["offs_low"] | v["offs_high"] << 32), size=v["size"],
+                         global_id=_h(v["global_id"]))
+            elif kind == "VALUE":
+                d.update(a=_h(v["a"]), b=_h(v["b"]), c=_h(v["c"]))
+            else:
+                d.update({k: (v[k] if k == "size" else _h(v[k])) for k in v if k != "attr"})
         out["params"].append(d)
     return out
 
@@ -255,7 +297,7 @@ class Decoder:
         self.shm: dict[int, list[dict[str, Any]]] = {}  # FF-A handle -> constituents
         self._frag: dict[int, dict[str, Any]] = {}    # FF-A handle -> descriptor being sent
         self.regions: dict[int, dict[str, int]] = {}  # TZC region -> accumulated base/top
-        s, lin = self.n.sec.c, self.n.lin.c
+        s, lin = self.n.sc, self.n.lc
         self.c, self.s = lin, s
         self._ffa_send = {v for k, v in self.n.sec.constants.items()
                           if k.startswith(("FFA_MEM_LEND_", "FFA_MEM_SHARE_", "FFA_MEM_DONATE_",
@@ -294,7 +336,7 @@ class Decoder:
         return (fid >> self.n.oen_shift) & self.n.oen_mask
 
     def _is_ffa(self, fid: int) -> bool:
-        fw = self.n.fw.c
+        fw = self.n.fc
         return self._owner(fid) == fw.OEN_STD_START and \
             fw.FFA_FNUM_MIN_VALUE <= fid & self.n.num_mask <= fw.FFA_FNUM_MAX_VALUE
 
@@ -403,7 +445,7 @@ class Decoder:
         c, n = self.c, self.n
         if self._is_ffa(fid):
             d.update(self._ffa_result(fid, w, call or {}))
-        elif self._owner(fid) >= self.n.fw.c.OEN_TOS_START:
+        elif self._owner(fid) >= self.n.fc.OEN_TOS_START:
             if w[0] & n.rpc_prefix_mask == n.rpc_prefix and w[0] != n.unknown:
                 d["status"] = "RPC"
                 d["rpc"] = n.rpc_func.get(w[0] & n.rpc_func_mask, _h(w[0]))

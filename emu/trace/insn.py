@@ -33,9 +33,10 @@ from emu.trace.icount import BLOCK_CFUNC, BlockRecorder, InsnCounter, _hook_add
 
 MEM_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64, ctypes.c_int,
                              ctypes.c_int64, ctypes.c_void_p)
-_reg_read_batch = getattr(ctypes.CDLL(uclib._name), "uc_reg_read_batch")
-_reg_read_batch.argtypes = (ctypes.c_void_p,) * 3 + (ctypes.c_int,)
-_reg_read_batch.restype = ctypes.c_int
+# uc_reg_read_batch without argtypes: called with ready ctypes objects, it skips conversions
+# (~30% of the call on the per-instruction path).
+_rrb = ctypes.CDLL(uclib._name).uc_reg_read_batch
+_rrb.restype = ctypes.c_int
 # capstone 5 reports these as writing registers they do not write (cmp = subs xzr, svc ...).
 _FALSE_WRITES = {"cmp", "cmn", "tst", "ccmp", "ccmn", "svc", "hvc", "smc", "fcmp", "fccmp"}
 
@@ -131,7 +132,7 @@ class TraceFilter:
 class _Insn:
     """Everything about one instruction at one address that does not change between runs."""
 
-    __slots__ = ("text", "json", "names", "ids", "ptrs", "vals", "n")
+    __slots__ = ("text", "json", "names", "name0", "ids", "ptrs", "vals", "mv", "n")
 
     def __init__(self, text: str, jsn: str, regs: list[tuple[str, int]]):
         self.text, self.json, self.n = text, jsn, len(regs)
@@ -140,6 +141,8 @@ class _Insn:
         self.vals = (ctypes.c_uint64 * max(1, self.n))()
         base = ctypes.addressof(self.vals)
         self.ptrs = (ctypes.c_void_p * max(1, self.n))(*[base + 8 * i for i in range(self.n)])
+        self.mv = memoryview(self.vals).cast("B").cast("Q")[:self.n]   # faster than indexing
+        self.name0 = self.names[0] if self.names else ""
 
 
 def _uc_reg(cs_name: str, sp_name: str) -> tuple[str, int] | None:
@@ -158,6 +161,18 @@ def _uc_reg(cs_name: str, sp_name: str) -> tuple[str, int] | None:
     return None
 
 
+def _complement(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Inclusive ranges covering every address outside ``ranges`` (inclusive too)."""
+    out, nxt = [], 0
+    for lo, hi in sorted(ranges):
+        if lo > nxt:
+            out.append((nxt, lo - 1))
+        nxt = max(nxt, hi + 1)
+    if nxt <= (1 << 64) - 1:
+        out.append((nxt, (1 << 64) - 1))
+    return out
+
+
 class ViewTracer:
     """Instruction (or block) tracing of one CPU view; ``out`` receives finished text."""
 
@@ -173,13 +188,16 @@ class ViewTracer:
         self.caches: dict[str, dict[int, _Insn]] = {}
         self.cache = self.caches.setdefault(self.key, {})
         self.bcache: dict[int, str] = {}
-        self.pending: _Insn | None = None
-        self.pending_t = self.pending_n = self.cur_t = self.base_value = 0
+        self.pending: _Insn | None = None       # JSON mode's state (text mode: closures)
+        self.base_value = self.n = self.pn = 0   # base_value: clock of this view's count 0
+        self.whole = ranges == [(1, 0)]
+        self.buf: list[str] = []
         self.mem: list[str] = []
+        self._traced: Callable[[], int] | None = None
         self._handles: list[Any] = []
         self._keep: list[Any] = []
-        self._h = self.uc._uch.value
-        self.count = 0
+        self._hp = ctypes.c_void_p(self.uc._uch.value)
+        self._count = 0
         self.recorder: BlockRecorder | None = None
 
     def set_ta(self, ta: str) -> None:
@@ -192,16 +210,26 @@ class ViewTracer:
 
     # --- install --------------------------------------------------------------------------------
     def install_insn(self) -> None:
-        cb = BLOCK_CFUNC(self._on_insn)
+        if self.jsonl:
+            hook, mem_hook = self._on_insn_json, self._on_mem_json
+        else:
+            hook, mem_hook, self._flush_pending, self._resync, self._traced = self._text_hooks()
+        cb = BLOCK_CFUNC(hook)
         self._keep.append(cb)
         for lo, hi in self.ranges:
             self._handles.append(_hook_add(self.uc, UC_HOOK_CODE, cb, 0, lo, hi))
+        if not self.whole:
+            # Leaving the filtered ranges retires the last traced instruction: a block hook
+            # on the complement (it fires per block, not per instruction) writes it out.
+            leave = BLOCK_CFUNC(self._on_leave)
+            self._keep.append(leave)
+            for lo, hi in _complement(self.ranges):
+                self._handles.append(_hook_add(self.uc, UC_HOOK_BLOCK, leave, 0, lo, hi))
         if self.memory:
-            mcb = MEM_CFUNC(self._on_mem)
+            mcb = MEM_CFUNC(mem_hook)
             self._keep.append(mcb)
-            for lo, hi in [(1, 0)]:
-                self._handles.append(_hook_add(self.uc, UC_HOOK_MEM_READ_AFTER | UC_HOOK_MEM_WRITE,
-                                               mcb, 0, lo, hi))
+            self._handles.append(_hook_add(self.uc, UC_HOOK_MEM_READ_AFTER | UC_HOOK_MEM_WRITE,
+                                           mcb, 0, 1, 0))
 
     def install_blocks(self) -> None:
         self.recorder = BlockRecorder(self.counter, self._on_blocks, self.ranges)
@@ -214,6 +242,11 @@ class ViewTracer:
         for h in self._handles:
             uclib.uc_hook_del(self.uc._uch, h)
         self._handles.clear()
+
+    @property
+    def count(self) -> int:
+        """Instructions traced (per-instruction mode) or covered by traced blocks."""
+        return self._traced() if self._traced is not None else self._count
 
     # --- per instruction -------------------------------------------------------------------------
     def _describe(self, address: int) -> _Insn:
@@ -242,57 +275,142 @@ class ViewTracer:
         text = f"{address:016x} {enc:08x} O {self.el} : {asm}" + (f" ; {sym}" if sym else "")
         static = {"world": self.world, "el": self.el, "pc": f"{address:#x}", "sym": sym,
                   "enc": f"{enc:08x}", "asm": asm}
-        return _Insn(text, json.dumps(static)[1:-1], regs)
+        return _Insn(text, json.dumps(static, separators=(",", ":"))[1:-1], regs)
 
-    def _on_insn(self, _h: int, address: int, _size: int, _u: int) -> None:
-        try:
-            if self.pending is not None:
-                self.flush()
-            e = self.cache.get(address)
-            if e is None:
-                e = self.cache[address] = self._describe(address)
-            c = self.counter.c
-            n = c.block_base + ((address - c.block_start) >> 2)
-            self.cur_t = t = self.base_value + n
-            self.count += 1
-            if self.jsonl:
-                self.pending, self.pending_t, self.pending_n = e, t, n
+    def _text_hooks(self) -> tuple[Any, ...]:
+        """The text-mode hooks as closures: the per-instruction path of ``--insn``.
+
+        State lives in closure cells rather than attributes (a cell access is several times
+        cheaper); the previous instruction is written when the next one arrives, as one
+        f-string for its IT and R lines, followed by its MR/MW lines (same timestamp).
+        """
+        pending: _Insn | None = None
+        pt = pn = n = traced = 0
+        buf, mem, out, hp = self.buf, self.mem, self.out, self._hp
+        describe, whole, counter_c, rrb, write_kind = \
+            self._describe, self.whole, self.counter.c, _rrb, UC_MEM_WRITE
+
+        def emit(p: _Insn) -> None:
+            t = pt
+            if p.n == 1:
+                rrb(hp, p.ids, p.ptrs, 1)
+                buf.append(f"{t} clk IT ({pn}) {p.text}\n{t} clk R {p.name0} {p.mv[0]:016X}\n")
+            elif p.n:
+                rrb(hp, p.ids, p.ptrs, p.n)
+                buf.append(f"{t} clk IT ({pn}) {p.text}\n" + "".join(
+                    f"{t} clk R {name} {v:016X}\n" for name, v in zip(p.names, p.mv)))
             else:
-                self.out(f"{t} clk IT ({n}) {e.text}\n")
-                if e.n:
-                    self.pending, self.pending_t = e, t
+                buf.append(f"{t} clk IT ({pn}) {p.text}\n")
+            if mem:
+                buf.extend(mem)
+                mem.clear()
+
+        def hook(_h: int, address: int, _size: int, _u: int) -> None:
+            nonlocal pending, pt, pn, n, traced
+            try:
+                if pending is not None:
+                    emit(pending)
+                cache = self.cache
+                e = cache.get(address)
+                if e is None:
+                    e = cache[address] = describe(address)
+                if whole:                  # every instruction passes here: count them
+                    pn = n
+                    n += 1
+                else:                      # filtered: ask the block counter
+                    pn = counter_c.block_base + ((address - counter_c.block_start) >> 2)
+                pending, pt = e, self.base_value + pn
+                traced += 1
+                if len(buf) > 8192:
+                    out("".join(buf))
+                    buf.clear()
+            except BaseException as exc:  # noqa: BLE001 - surfaced by CpuView.run
+                self.view._guard(exc)
+
+        def mem_hook(_h: int, access: int, address: int, size: int, value: int, _u: int) -> None:
+            if pending is None:
+                return
+            v = value & ((1 << (8 * size)) - 1)
+            digits = f"{v >> 32:08x}_{v & 0xFFFFFFFF:08x}" if size == 8 else f"{v:0{2 * size}x}"
+            mem.append(f"{pt} clk {'MW' if access == write_kind else 'MR'}{size} "
+                       f"{address:016x} {digits}\n")
+
+        def flush_pending() -> None:
+            nonlocal pending
+            if pending is not None:
+                p, pending = pending, None
+                emit(p)
+
+        def resync() -> None:
+            nonlocal n
+            n = counter_c.count
+
+        return hook, mem_hook, flush_pending, resync, lambda: traced
+
+    def _on_leave(self, _h: int, _address: int, _size: int, _u: int) -> None:
+        try:
+            self._flush_pending()
         except BaseException as exc:  # noqa: BLE001 - surfaced by CpuView.run
             self.view._guard(exc)
 
-    def _on_mem(self, _h: int, access: int, address: int, size: int, value: int, _u: int) -> None:
-        kind = "MW" if access == UC_MEM_WRITE else "MR"
-        v = value & ((1 << (8 * size)) - 1) if size < 8 else value & 0xFFFFFFFFFFFFFFFF
-        digits = f"{v:0{2 * size}x}"
-        if size == 8:
-            digits = f"{digits[:8]}_{digits[8:]}"
-        if self.jsonl:
-            self.mem.append(f'["{kind}{size}","{address:#x}","{digits}"]')
-        else:
-            t = self.cur_t
-            self.out(f"{t} clk {kind}{size} {address:016x} {digits}\n")
+    def _on_insn_json(self, _h: int, address: int, _size: int, _u: int) -> None:
+        """JSON Lines hook: a record is complete when the next instruction arrives."""
+        try:
+            if self.pending is not None:
+                self._write_json()
+            e = self.cache.get(address)
+            if e is None:
+                e = self.cache[address] = self._describe(address)
+            if self.whole:
+                n = self.n
+                self.n = n + 1
+            else:
+                c = self.counter.c
+                n = c.block_base + ((address - c.block_start) >> 2)
+            self.pending, self.pn = e, n
+            self._count += 1
+        except BaseException as exc:  # noqa: BLE001 - surfaced by CpuView.run
+            self.view._guard(exc)
 
-    def flush(self) -> None:
-        """Write the register values of the last traced instruction (it has retired)."""
-        e = self.pending
-        if e is None:
+    def _on_mem_json(self, _h: int, access: int, address: int, size: int, value: int,
+                     _u: int) -> None:
+        if self.pending is None:
             return
+        v = value & ((1 << (8 * size)) - 1)
+        self.mem.append(f'["{"MW" if access == UC_MEM_WRITE else "MR"}{size}","{address:#x}",'
+                        f'"{v:0{2 * size}x}"]')
+
+    def _write_json(self) -> None:
+        """Finish the pending instruction's record (its registers now hold its results)."""
+        e, n = self.pending, self.pn
         self.pending = None
         if e.n:
-            _reg_read_batch(self._h, ctypes.addressof(e.ids), ctypes.addressof(e.ptrs), e.n)
-        if self.jsonl:
-            regs = ",".join(f'"{name}":"{v:#x}"' for name, v in zip(e.names, e.vals))
-            mem = ",".join(self.mem)
-            self.mem.clear()
-            self.out(f'{{"type":"insn","ts":{self.pending_t},"icount":{self.pending_n},'
-                     f'{e.json},"regs":{{{regs}}},"mem":[{mem}]}}\n')
-        else:
-            t = self.pending_t
-            self.out("".join(f"{t} clk R {name} {v:016X}\n" for name, v in zip(e.names, e.vals)))
+            _rrb(self._hp, e.ids, e.ptrs, e.n)
+        regs = ",".join(f'"{name}":"{v:#x}"' for name, v in zip(e.names, e.mv))
+        self.buf.append(f'{{"type":"insn","ts":{self.base_value + n},"icount":{n},{e.json},'
+                        f'"regs":{{{regs}}},"mem":[{",".join(self.mem)}]}}\n')
+        self.mem.clear()
+        if len(self.buf) > 8192:
+            self.out("".join(self.buf))
+            self.buf.clear()
+
+    def _flush_pending(self) -> None:          # JSON mode; text mode replaces it (_text_hooks)
+        if self.pending is not None:
+            self._write_json()
+
+    def _resync(self) -> None:                 # JSON mode; text mode replaces it
+        self.n = self.counter.c.count
+
+    def flush(self) -> None:
+        """Write the last traced instruction (with its registers) and everything buffered."""
+        self._flush_pending()
+        if self.buf:
+            self.out("".join(self.buf))
+            self.buf.clear()
+
+    def resync(self) -> None:
+        """At a run's start: the block counter is exact at block boundaries."""
+        self._resync()
 
     # --- blocks ---------------------------------------------------------------------------------
     def _on_blocks(self, words: list[int]) -> None:
@@ -312,7 +430,7 @@ class ViewTracer:
                 out.append(f'{{"type":"block","ts":{base + n},"icount":{n},{s}')
             else:
                 out.append(f"{base + n} clk BB ({n}) {s}")
-            self.count += size >> 2
+            self._count += size >> 2
         self.out("".join(out))
 
     def drain(self) -> None:

@@ -1,26 +1,15 @@
 """The OP-TEE driver's FF-A transport (drivers/tee/optee/ffa_abi.c; optee_ffa.md).
 
-Probe (§5): the FF-A bus driver (``linux_side.arm_ffa``, brought up once per kernel) finds the
-OP-TEE partition by its UUID and sends 32-bit direct requests: GET_API_VERSION (1.0 wanted),
-GET_OS_VERSION, EXCHANGE_CAPABILITIES (RPC parameter count, sec caps); then /dev/tee0 and, with
-sec cap PROTMEM, one dynamic protected-memory pool per configured use case.
-
-Shared memory: every buffer the secure world must see is shared with FFA_MEM_SHARE (attributes
-0x2F, one receiver = OP-TEE with RW) and known by its FF-A handle (``sec_world_id``, also the
-key of ``global_ids``); it goes with OPTEE_FFA_UNREGISTER_SHM then FFA_MEM_RECLAIM. Messages
-live in the argument cache (one shared page per entry; with sec cap ARG_OFFSET several slots
-share it, each slot holding a MAX_ARG_PARAM_COUNT message followed by the RPC argument).
-
-Calls (§4): OPTEE_FFA_YIELDING_CALL_WITH_ARG (w4/w5 handle, w6 offset); RETURN_RPC_CMD serves
-the RPC from the RPC argument (SHM_ALLOC/SHM_FREE here, answering FMEM; the rest by the
-generic RPC code), RETURN_INTERRUPT takes the interrupts and reschedules, each followed by
-YIELDING_CALL_RESUME (w7 kept); TEEC_ERROR_BUSY sleeps on the call queue and retries (to a
-RESUME it fails the call with EIO). Memrefs travel as FMEM (§6.5).
-
-Protected memory (§6): ``lend_protmem`` is FFA_MEM_LEND of the whole chunk (one EMAD per
-attribute entry, tag = use case, attributes 0) then MSG ASSIGN_PROTMEM; ``reclaim_protmem`` is
-OPTEE_FFA_RELEASE_PROTMEM then FFA_MEM_RECLAIM. The chunk's secure-world id and cookie become
-the FF-A handle. Errors unwind as the kernel does (§6.2).
+Probe (§5): the FF-A bus driver (``linux_side.arm_ffa``, once per kernel) finds OP-TEE by UUID;
+32-bit direct requests GET_API_VERSION (1.0), GET_OS_VERSION, EXCHANGE_CAPABILITIES; then
+/dev/tee0 and, with sec cap PROTMEM, a dynamic protected-memory pool per configured use case.
+Shared memory goes out with FFA_MEM_SHARE (0x2F, OP-TEE RW) and is known by its FF-A handle
+(``sec_world_id``, key of ``global_ids``); it comes back with UNREGISTER_SHM + FFA_MEM_RECLAIM.
+Messages live in the argument cache (shared pages; slots at offsets with sec cap ARG_OFFSET).
+Calls (§4): YIELDING_CALL_WITH_ARG / RESUME with RPC (SHM_ALLOC/FREE answered here as FMEM),
+interrupt and BUSY handling; memrefs travel as FMEM (§6.5). Protected memory (§6): FFA_MEM_LEND
+of the chunk + MSG ASSIGN_PROTMEM; RELEASE_PROTMEM + FFA_MEM_RECLAIM; the chunk's secure-world
+id and cookie are the FF-A handle; errors unwind as the kernel does (§6.2).
 """
 from __future__ import annotations
 
@@ -201,25 +190,18 @@ class FfaAbi:
             raise
         shm.extra["sec_world_id"] = handle
 
-    def optee_ffa_shm_unregister(self, shm: TeeShm) -> int:
-        """OPTEE_FFA_UNREGISTER_SHM (its w3 is not looked at), then FFA_MEM_RECLAIM."""
-        c = self.c
+    def optee_ffa_shm_unregister(self, shm: TeeShm, supp: bool = False) -> int:
+        """OPTEE_FFA_UNREGISTER_SHM (its w3 is not looked at), then FFA_MEM_RECLAIM. ``supp``:
+        supplicant memory freed at OP-TEE's request, whose id OP-TEE already retired."""
         handle = shm.extra.pop("sec_world_id", None)
         if handle is None:
             return 0
         self.global_ids.pop(handle, None)
         try:
-            self._send(c.OPTEE_FFA_UNREGISTER_SHM, handle & M32, handle >> 32)
+            if not supp:
+                self._send(self.c.OPTEE_FFA_UNREGISTER_SHM, handle & M32, handle >> 32)
         except LinuxError as exc:
             self.log(f"optee: Unregister SHM id {handle:#x} rc {-exc.errno}")
-        return self._reclaim(handle)
-
-    def optee_ffa_shm_unregister_supp(self, shm: TeeShm) -> int:
-        """Supplicant memory freed at OP-TEE's request: OP-TEE already retired the id."""
-        handle = shm.extra.pop("sec_world_id", None)
-        if handle is None:
-            return 0
-        self.global_ids.pop(handle, None)
         return self._reclaim(handle)
 
     def pool_op_alloc(self, shm: TeeShm) -> None:
@@ -228,13 +210,7 @@ class FfaAbi:
         if not shm.flags & self.c.TEE_SHM_PRIV:
             return
         self.optee_ffa_shm_register(shm)
-        shm.release_cb.append(self._pool_op_free)     # runs before the pages are freed
-
-    def _pool_op_free(self, shm: TeeShm) -> None:
-        if shm.extra.get("supp"):
-            self.optee_ffa_shm_unregister_supp(shm)
-        else:
-            self.optee_ffa_shm_unregister(shm)
+        shm.release_cb.append(lambda s: self.optee_ffa_shm_unregister(s, s.extra.get("supp")))
 
     def shm_register(self, shm: TeeShm) -> Generator:
         yield from ()

@@ -7,7 +7,9 @@ those boots, which is fine for what they test (the normal world's bookkeeping an
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generator
 
 import pytest
@@ -20,6 +22,8 @@ from linux_side.tee.tee_heap import tee_device_register_dma_heap
 from linux_side.tee.tee_protmem_pool import tee_protmem_static_pool_alloc
 
 SV_HEAP = "/dev/dma_heap/protected,secure-video"
+
+sys.path.insert(0, str(Path(__file__).parent))   # ffa_fake, the scripted FF-A secure side
 
 
 def give_cma(p: Any) -> CmaArea:
