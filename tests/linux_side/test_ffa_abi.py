@@ -435,10 +435,6 @@ def test_e2e_thread_limit_makes_a_second_caller_wait_then_succeed():
     assert k.optee.stats["busy"] >= 1
 
 
-@pytest.mark.xfail(reason="tee_os/entry_std.py accepts only TMEM_OUTPUT in the SHM_ALLOC RPC "
-                          "reply; over FF-A Linux answers FMEM_OUTPUT {global_id = FF-A handle} "
-                          "(optee_ffa.md §4, ffa_abi.c handle_ffa_rpc_func_cmd_shm_alloc)",
-                   strict=False)
 def test_e2e_load_ta_through_tee_supplicant(tmp_path):
     import uuid
     from ta.build import build_ta, load_manifest
