@@ -12,13 +12,18 @@
  *             b = bit0 per-record PKCS#7 | bit1 final PKCS#7}, VO {a = bytes written}): one
  *             continuing CBC chain on the CPU (aesd/aesimc, 4 blocks per iteration).
  *  3 DECRYPT_ENGINE: same contract, data moved and decrypted by the crypto engine (MMIO frame
- *             at CRYPTO_ENGINE_VA, physical addresses from syscall 0x7000 VA_TO_PA); a piece that
- *             is not physically contiguous on both sides falls back to the CPU, 16 bytes at a time.
+ *             at CRYPTO_ENGINE_VA, physical addresses from syscall 0x7000 VA_TO_PA): one engine
+ *             operation per record, split where source or destination is physically
+ *             discontiguous; a block cut by such a boundary is decrypted on the CPU. VA_TO_PA is
+ *             called before the frame is touched, so a secure OS that gives this TA no engine
+ *             makes the command fail with its error (and a LOG line) instead of a fault.
  *  4 ENCRYPT_RECORDS (IN pt, OUT ct, VI {a = record bytes or 0, b = bit0 per-record PKCS#7 |
  *             bit1 final PKCS#7}, VO {a = bytes written}): aese/aesmc, the aesenc byte format.
  * Errors: BAD_PARAMETERS (types, sizes, flags, lengths), BAD_STATE (no key or no IV),
  * ACCESS_DENIED (access checks), BAD_FORMAT (padding; LOG "decrypt: bad PKCS#7 padding"),
- * SHORT_BUFFER (VO a and the output memref size = bytes needed), GENERIC (engine failure).
+ * SHORT_BUFFER (VO a and the output memref size = bytes needed), GENERIC (engine failure; LOG
+ * "decrypt: crypto engine error"), VA_TO_PA's own error (LOG "decrypt: VA_TO_PA failed").
+ * Empty input: 0 bytes written (decrypt); ENCRYPT with flag 2 still emits one padding block.
  * The padding of every record is checked (last block decrypted on its own, CBC is random
  * access) before anything is written, so BAD_FORMAT and SHORT_BUFFER change no state.
  *

@@ -9,25 +9,23 @@ masters stops it, with the usual fail record.
 Register frame (4 KiB, 32-bit registers; an aligned 64-bit access covers two). Declared once here;
 ``ta/decrypt_ta.S`` mirrors the offsets (a test keeps them equal). Reset value 0 unless noted.
 
-=========  =====  ==  ===========================================================================
-offset     name   rw  meaning
-=========  =====  ==  ===========================================================================
-0x00-0x1C  KEY0-7 W   key bytes 4i..4i+3, little-endian (memory order); read as 0 (write-only)
-0x20       KEY_BITS RW 128 (reset) or 256; anything else fails START with ERR_CODE 4
-0x30-0x3C  IV0-3  RW  CBC chaining value, memory order like KEY
-0x40/0x44  SRC_LO/HI RW source physical address
-0x48/0x4C  DST_LO/HI RW destination physical address
-0x50       LEN    RW  bytes to read from SRC
-0x54       RECORD RW  record size in bytes, 0 = the whole LEN is one record (decrypt: ciphertext
-                      record, a multiple of 16; encrypt: plaintext record)
-0x58       CTRL   RW  bit0 START (self-clearing), bit1 DECRYPT (else encrypt), bit2
-                      PER_RECORD_PADDING, bit3 FINAL_PADDING (PKCS#7 once at the end of LEN)
-0x5C       STATUS R/W1C bit0 DONE, bit1 ERROR; START clears both
-0x60       ERR_CODE R  1 bad padding, 2 bus error (TZC denied), 3 bad length or flags, 4 bad key
-0x64       OUT_LEN R   bytes written to DST by the last operation
-0x70-0x7C  IV_OUT0-3 R the last ciphertext block (the chaining value for a continuation)
-0xFFC      ID     R   0x41455343 ("CSEA" little-endian: "AESC")
-=========  =====  ==  ===========================================================================
+  offset      name           access  meaning
+  0x00-0x1C   KEY0..KEY7     W       key bytes 4i..4i+3 in memory order (LE words); read as 0
+  0x20        KEY_BITS       RW      128 (reset) or 256; anything else fails START, ERR_CODE 4
+  0x30-0x3C   IV0..IV3       RW      CBC chaining value, memory order like KEY
+  0x40/0x44   SRC_LO/SRC_HI  RW      source physical address
+  0x48/0x4C   DST_LO/DST_HI  RW      destination physical address
+  0x50        LEN            RW      bytes to read from SRC
+  0x54        RECORD         RW      record size, 0 = all of LEN is one record (decrypt: ciphertext
+                                     record, a multiple of 16; encrypt: plaintext record)
+  0x58        CTRL           RW      bit0 START (self-clearing), bit1 DECRYPT (else encrypt),
+                                     bit2 PER_RECORD_PADDING, bit3 FINAL_PADDING (once at the end)
+  0x5C        STATUS         R/W1C   bit0 DONE, bit1 ERROR; START clears both
+  0x60        ERR_CODE       R       1 bad padding, 2 bus error (TZC denied), 3 bad length or
+                                     flags, 4 bad KEY_BITS
+  0x64        OUT_LEN        R       bytes written to DST by the last operation
+  0x70-0x7C   IV_OUT0..3     R       last ciphertext block (the chaining value to continue with)
+  0xFFC       ID             R       0x41455343
 
 Operations are synchronous: the START write completes the whole operation before it returns,
 so the first STATUS read already shows DONE or ERROR (a driver still polls, as for hardware).

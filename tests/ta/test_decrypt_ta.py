@@ -56,7 +56,7 @@ BUF_SIZE = 0x100000
 NS_VA, SEC_VA, KEY_VA = 0x10000000, 0x20000000, 0x30000000
 MM = load_memory_map()
 NS_PA = MM.region("ns_dram").base + 0x02000000          # ordinary shared memory
-SEC_PA = MM.carveouts[0].base if getattr(MM, "carveouts", None) else 0x5E000000
+SEC_PA = MM.carveout("secure-video").base              # a protected carveout
 DENIED_PA = MM.region("ns_dram").base + 0x03000000      # a region closed to secure writes
 
 

@@ -71,3 +71,25 @@ def test_scenarios_list_and_json(capsys):
 def test_lend_reclaim_needs_the_dynamic_configuration():
     with pytest.raises(tzemu.PlatformError, match="dynamic"):
         run_scenario("lend-reclaim", protmem="static")
+
+
+def test_xtest_1014_and_sdp_basic_over_ffa(capsys):
+    assert main(["xtest", "1014", "--abi", "ffa", "--protmem", "dynamic"]) == 0
+    assert main(["xtest", "--sdp-basic", "-n", "3", "--abi", "ffa", "--protmem", "dynamic"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("1 test cases of which 0 failed")
+
+
+def test_lend_reclaim_over_ffa_shows_the_whole_protocol(capsys):
+    assert main(["scenario", "run", "lend-reclaim", "--abi", "ffa", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["passed"]
+    calls = [e for e in d["events"] if e["kind"] == "ffa_call"]
+    lend = next(e for e in d["events"] if e["kind"] == "ffa_mem" and e["op"] == "lend")
+    handle = lend["handle"]
+    assert lend["tag"] == 1 and lend["receivers"] == [[0x8001, 2]]
+    assert any(e["kind"] == "msg" and e["cmd"] == 11 for e in d["events"]), "ASSIGN_PROTMEM"
+    assert any(e["kind"] == "optee_ffa" and e["service"] == 8 for e in d["events"]), "RELEASE_PROTMEM"
+    reclaims = [e for e in d["events"] if e["kind"] == "ffa_mem" and e["op"] == "reclaim"]
+    assert handle in [e["handle"] for e in reclaims]
+    names = [e["name"] for e in calls]
+    assert names.index("FFA_MEM_LEND_64") < len(names) - 1 - names[::-1].index("FFA_MEM_RECLAIM")
