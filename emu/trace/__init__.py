@@ -72,6 +72,7 @@ class Tracer:
         self._ta_stack: list[str] = []
         #: called by :meth:`close` after the hooks are gone (e.g. undo the tzemu layer's wrappers)
         self.cleanups: list[Callable[[], None]] = []
+        self.errors: list[str] = []
         self.closed = False
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -106,15 +107,11 @@ class Tracer:
 
         def run(*args: Any, **kwargs: Any) -> Any:
             tracer._rebase()
-            vt = tracer.tracers.get(world)
-            if vt is not None:
-                vt.resync()
             try:
                 return original(*args, **kwargs)
             finally:
                 vt = tracer.tracers.get(world)
                 if vt is not None:
-                    vt.flush()
                     vt.drain()
                 tracer._rebase()
         view.run = run
@@ -135,7 +132,7 @@ class Tracer:
             counter.remove()
         for cleanup in self.cleanups:
             cleanup()
-        summary = {"events": self.nevents,
+        summary = {"events": self.nevents, "errors": self.errors,
                    "instructions": {w: c.count for w, c in self.counters.items()},
                    "traced": {w: vt.count for w, vt in self.tracers.items()}}
         self.writer.close(summary)
@@ -160,8 +157,14 @@ class Tracer:
 
     # --- events --------------------------------------------------------------------------------
     def _on_event(self, ev: Event) -> None:
+        """Record one event; a tracing bug is kept in ``errors``, never raised into the run."""
+        try:
+            self._record(ev)
+        except Exception as exc:  # noqa: BLE001 - tracing must not change the run
+            self.errors.append(f"event #{ev.seq} {ev.kind}: {type(exc).__name__}: {exc}")
+
+    def _record(self, ev: Event) -> None:
         for vt in self.tracers.values():
-            vt.flush()
             vt.drain()
         counter = self.counters.get(ev.world)
         fields = ev.fields

@@ -23,7 +23,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from unicorn import UC_HOOK_BLOCK, UcError
+from unicorn import (UC_HOOK_BLOCK, UC_HOOK_CODE, UC_HOOK_MEM_READ_AFTER, UC_HOOK_MEM_WRITE,
+                     UcError)
 from unicorn.unicorn_py3.unicorn import uclib
 
 _U64 = ctypes.c_uint64
@@ -46,6 +47,23 @@ class TzBlocks(ctypes.Structure):
     _fields_ = [("counter", ctypes.POINTER(TzCounter)), ("n", _U64), ("cap", _U64),
                 ("buf", ctypes.POINTER(_U64)), ("flush", FLUSH_CFUNC)]
 
+
+TZ_MAX_REGS = 40
+TZ_LEAVE = (1 << 64) - 1                 # pc of a "left the filtered ranges" snapshot
+MEM_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64, ctypes.c_int,
+                             ctypes.c_int64, ctypes.c_void_p)
+
+
+class TzInsns(ctypes.Structure):
+    """Mirror of ``tz_insns`` in icount.c."""
+
+
+INSNS_FLUSH = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+TzInsns._fields_ = [("counter", ctypes.POINTER(TzCounter)), ("n", _U64), ("cap", _U64),
+                    ("buf", ctypes.POINTER(_U64)), ("mn", _U64), ("mcap", _U64),
+                    ("mbuf", ctypes.POINTER(_U64)), ("seq", _U64), ("flush", INSNS_FLUSH),
+                    ("reg_read_batch", ctypes.c_void_p), ("nregs", ctypes.c_int64),
+                    ("regs", ctypes.c_int * TZ_MAX_REGS), ("ptrs", ctypes.c_void_p * TZ_MAX_REGS)]
 
 _NATIVE: tuple[Any, str] | None = None
 
@@ -193,6 +211,87 @@ class BlockRecorder:
 
     def remove(self) -> None:
         self.drain()
+        for h in self._handles:
+            uclib.uc_hook_del(self.counter.uc._uch, h)
+        self._handles.clear()
+
+
+class InsnRecorder:
+    """Per-instruction records of one view: (pc, count, register snapshot) and memory accesses.
+
+    Natively (``tz_insn``/``tz_leave``/``tz_mem``) no Python runs per instruction; ``sink(final)``
+    is called with the buffers when one fills up (``final`` False: the run goes on) and on
+    :meth:`drain`. The fallback hooks are Python and fill the same buffers (much slower).
+    """
+
+    def __init__(self, counter: InsnCounter, regs: Sequence[int], sink: Callable[[bool], None],
+                 ranges: Sequence[tuple[int, int]], leave: Sequence[tuple[int, int]],
+                 memory: bool, capacity: int = 4096):
+        self.counter, self.sink, self.ranges, self.leave = counter, sink, list(ranges), list(leave)
+        self.memory, self.nregs, self.stride = memory, len(regs), 2 + len(regs)
+        t = self.t = TzInsns()
+        t.counter = ctypes.pointer(counter.c)
+        self._buf = (_U64 * (self.stride * capacity))()
+        self._mbuf = (_U64 * (4 * capacity))()
+        t.buf, t.cap = ctypes.cast(self._buf, ctypes.POINTER(_U64)), self.stride * capacity
+        t.mbuf, t.mcap = ctypes.cast(self._mbuf, ctypes.POINTER(_U64)), 4 * capacity
+        t.reg_read_batch = ctypes.cast(uclib.uc_reg_read_batch, ctypes.c_void_p)
+        t.nregs = len(regs)
+        for i, r in enumerate(regs):
+            t.regs[i] = r
+        self._flush_cb = INSNS_FLUSH(lambda _p: self.sink(False))
+        t.flush = self._flush_cb
+        self.words = memoryview(self._buf).cast("B").cast("Q")
+        self.mwords = memoryview(self._mbuf).cast("B").cast("Q")
+        self._handles: list[ctypes.c_size_t] = []
+        self._keep: list[Any] = []
+
+    def install(self) -> None:
+        native, uc, user = self.counter.native, self.counter.uc, ctypes.addressof(self.t)
+        if native is not None:
+            code, leave, mem = (ctypes.cast(f, ctypes.c_void_p)
+                                for f in (native.tz_insn, native.tz_leave, native.tz_mem))
+        else:
+            code, leave, mem = (BLOCK_CFUNC(self._py_insn), BLOCK_CFUNC(self._py_leave),
+                                MEM_CFUNC(self._py_mem))
+            self._keep += [code, leave, mem]
+        for lo, hi in self.ranges:
+            self._handles.append(_hook_add(uc, UC_HOOK_CODE, code, user, lo, hi))
+        for lo, hi in self.leave:
+            self._handles.append(_hook_add(uc, UC_HOOK_BLOCK, leave, user, lo, hi))
+        if self.memory:
+            self._handles.append(_hook_add(uc, UC_HOOK_MEM_READ_AFTER | UC_HOOK_MEM_WRITE, mem,
+                                           user, 1, 0))
+
+    # The fallback: the same records from Python hooks.
+    def _py_snapshot(self, pc: int, count: int) -> None:
+        t, n = self.t, self.t.n
+        self._buf[n], self._buf[n + 1] = pc, count
+        base = ctypes.addressof(self._buf) + 8 * (n + 2)
+        for i in range(self.nregs):
+            t.ptrs[i] = base + 8 * i
+        uclib.uc_reg_read_batch(self.counter.uc._uch, t.regs, t.ptrs, self.nregs)
+        t.n = n + self.stride
+        if t.n + self.stride > t.cap:
+            self.sink(False)
+
+    def _py_insn(self, _h: int, address: int, _size: int, _u: int) -> None:
+        c = self.counter.c
+        self.t.seq += 1
+        self._py_snapshot(address, c.block_base + ((address - c.block_start) >> 2))
+
+    def _py_leave(self, _h: int, _address: int, _size: int, _u: int) -> None:
+        self.t.seq += 1
+        self._py_snapshot(TZ_LEAVE, 0)
+
+    def _py_mem(self, _h: int, access: int, address: int, size: int, value: int, _u: int) -> None:
+        t, m = self.t, self.t.mn
+        self._mbuf[m:m + 4] = [t.seq, access << 8 | size, address, value & ((1 << 64) - 1)]
+        t.mn = m + 4
+        if t.mn + 4 > t.mcap:
+            self.sink(False)
+
+    def remove(self) -> None:
         for h in self._handles:
             uclib.uc_hook_del(self.counter.uc._uch, h)
         self._handles.clear()

@@ -22,19 +22,15 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from unicorn import UC_HOOK_CODE, UC_HOOK_MEM_READ_AFTER, UC_HOOK_MEM_WRITE
 from unicorn import arm64_const as A
 from unicorn.unicorn_const import UC_MEM_WRITE
 from unicorn.unicorn_py3.unicorn import uclib
 
 from emu.disasm import _cs
 from emu.trace.decode import EL_TOKENS
-from emu.trace.icount import BLOCK_CFUNC, BlockRecorder, InsnCounter, _hook_add
+from emu.trace.icount import TZ_LEAVE, BlockRecorder, InsnCounter, InsnRecorder
 
-MEM_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64, ctypes.c_int,
-                             ctypes.c_int64, ctypes.c_void_p)
-# uc_reg_read_batch without argtypes: called with ready ctypes objects, it skips conversions
-# (~30% of the call on the per-instruction path).
+# uc_reg_read_batch without argtypes, called with ready ctypes objects (no conversions).
 _rrb = ctypes.CDLL(uclib._name).uc_reg_read_batch
 _rrb.restype = ctypes.c_int
 # capstone 5 reports these as writing registers they do not write (cmp = subs xzr, svc ...).
@@ -132,7 +128,7 @@ class TraceFilter:
 class _Insn:
     """Everything about one instruction at one address that does not change between runs."""
 
-    __slots__ = ("text", "json", "names", "name0", "ids", "ptrs", "vals", "mv", "n")
+    __slots__ = ("text", "json", "names", "name0", "widx", "ids", "ptrs", "vals", "mv", "n")
 
     def __init__(self, text: str, jsn: str, regs: list[tuple[str, int]]):
         self.text, self.json, self.n = text, jsn, len(regs)
@@ -143,6 +139,7 @@ class _Insn:
         self.ptrs = (ctypes.c_void_p * max(1, self.n))(*[base + 8 * i for i in range(self.n)])
         self.mv = memoryview(self.vals).cast("B").cast("Q")[:self.n]   # faster than indexing
         self.name0 = self.names[0] if self.names else ""
+        self.widx = tuple(_SNAP_INDEX[uc_id] for _, uc_id in regs)   # where in a snapshot
 
 
 def _uc_reg(cs_name: str, sp_name: str) -> tuple[str, int] | None:
@@ -173,8 +170,18 @@ def _complement(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
+# The register snapshot every instruction record carries: the GPRs, SP and PSTATE (for NZCV).
+SNAPSHOT = [getattr(A, f"UC_ARM64_REG_X{i}") for i in range(29)] + \
+    [A.UC_ARM64_REG_X29, A.UC_ARM64_REG_X30, A.UC_ARM64_REG_SP, A.UC_ARM64_REG_PSTATE]
+_SNAP_INDEX = {reg: i for i, reg in enumerate(SNAPSHOT)}
+
+
 class ViewTracer:
-    """Instruction (or block) tracing of one CPU view; ``out`` receives finished text."""
+    """Instruction (or block) tracing of one CPU view; ``out`` receives finished text.
+
+    Records come from native hooks (``icount.InsnRecorder`` / ``BlockRecorder``); this class
+    turns them into Tarmac or JSON lines in bulk, which is where the time goes.
+    """
 
     def __init__(self, view: Any, counter: InsnCounter, symbolizer: Symbolizer,
                  out: Callable[[str], None], fmt: str,
@@ -185,24 +192,20 @@ class ViewTracer:
         self.el = EL_TOKENS.get(self.world, "EL1h_n")
         self.sp_name = "SP_EL0" if self.el.startswith("EL0") else "SP_EL1"
         self.key = self.world
-        self.caches: dict[str, dict[int, _Insn]] = {}
+        self.caches: dict[str, dict[int, Any]] = {}
         self.cache = self.caches.setdefault(self.key, {})
         self.bcache: dict[int, str] = {}
-        self.pending: _Insn | None = None       # JSON mode's state (text mode: closures)
-        self.base_value = self.n = self.pn = 0   # base_value: clock of this view's count 0
-        self.whole = ranges == [(1, 0)]
-        self.buf: list[str] = []
-        self.mem: list[str] = []
-        self._traced: Callable[[], int] | None = None
-        self._handles: list[Any] = []
-        self._keep: list[Any] = []
+        self.base_value = 0                    # the clock at this view's instruction count 0
+        self.count = 0
+        self.pending: tuple[_Insn, int, int, int] | None = None   # (insn, ts, count, seq)
+        self.seq = 0                           # instruction records seen (C's tz_insns.seq)
+        self.memq: list[tuple[int, int, int, int]] = []
         self._hp = ctypes.c_void_p(self.uc._uch.value)
-        self._count = 0
         self.recorder: BlockRecorder | None = None
+        self.insns: InsnRecorder | None = None
 
     def set_ta(self, ta: str) -> None:
         """The S-EL0 view now runs ``ta``: symbols and cached decodings are per TA."""
-        self.flush()
         self.drain()
         self.key = f"S-EL0:{ta}"
         self.cache = self.caches.setdefault(self.key, {})
@@ -210,43 +213,28 @@ class ViewTracer:
 
     # --- install --------------------------------------------------------------------------------
     def install_insn(self) -> None:
-        if self.jsonl:
-            hook, mem_hook = self._on_insn_json, self._on_mem_json
-        else:
-            hook, mem_hook, self._flush_pending, self._resync, self._traced = self._text_hooks()
-        cb = BLOCK_CFUNC(hook)
-        self._keep.append(cb)
-        for lo, hi in self.ranges:
-            self._handles.append(_hook_add(self.uc, UC_HOOK_CODE, cb, 0, lo, hi))
-        if not self.whole:
-            # Leaving the filtered ranges retires the last traced instruction: a block hook
-            # on the complement (it fires per block, not per instruction) writes it out.
-            leave = BLOCK_CFUNC(self._on_leave)
-            self._keep.append(leave)
-            for lo, hi in _complement(self.ranges):
-                self._handles.append(_hook_add(self.uc, UC_HOOK_BLOCK, leave, 0, lo, hi))
-        if self.memory:
-            mcb = MEM_CFUNC(mem_hook)
-            self._keep.append(mcb)
-            self._handles.append(_hook_add(self.uc, UC_HOOK_MEM_READ_AFTER | UC_HOOK_MEM_WRITE,
-                                           mcb, 0, 1, 0))
+        whole = self.ranges == [(1, 0)]
+        self.insns = InsnRecorder(self.counter, SNAPSHOT, self._consume, self.ranges,
+                                  [] if whole else _complement(self.ranges), self.memory)
+        self.insns.install()
 
     def install_blocks(self) -> None:
         self.recorder = BlockRecorder(self.counter, self._on_blocks, self.ranges)
         self.recorder.install()
 
     def remove(self) -> None:
-        self.flush()
-        if self.recorder is not None:
-            self.recorder.remove()
-        for h in self._handles:
-            uclib.uc_hook_del(self.uc._uch, h)
-        self._handles.clear()
+        self.drain()
+        for rec in (self.recorder, self.insns):
+            if rec is not None:
+                rec.remove()
 
-    @property
-    def count(self) -> int:
-        """Instructions traced (per-instruction mode) or covered by traced blocks."""
-        return self._traced() if self._traced is not None else self._count
+    def drain(self) -> None:
+        """Format everything recorded; the last instruction is finished with a direct register
+        read (called at events and run ends, when it has retired)."""
+        if self.recorder is not None:
+            self.recorder.drain()
+        if self.insns is not None:
+            self._consume(True)
 
     # --- per instruction -------------------------------------------------------------------------
     def _describe(self, address: int) -> _Insn:
@@ -277,140 +265,87 @@ class ViewTracer:
                   "enc": f"{enc:08x}", "asm": asm}
         return _Insn(text, json.dumps(static, separators=(",", ":"))[1:-1], regs)
 
-    def _text_hooks(self) -> tuple[Any, ...]:
-        """The text-mode hooks as closures: the per-instruction path of ``--insn``.
-
-        State lives in closure cells rather than attributes (a cell access is several times
-        cheaper); the previous instruction is written when the next one arrives, as one
-        f-string for its IT and R lines, followed by its MR/MW lines (same timestamp).
-        """
-        pending: _Insn | None = None
-        pt = pn = n = traced = 0
-        buf, mem, out, hp = self.buf, self.mem, self.out, self._hp
-        describe, whole, counter_c, rrb, write_kind = \
-            self._describe, self.whole, self.counter.c, _rrb, UC_MEM_WRITE
-
-        def emit(p: _Insn) -> None:
-            t = pt
-            if p.n == 1:
-                rrb(hp, p.ids, p.ptrs, 1)
-                buf.append(f"{t} clk IT ({pn}) {p.text}\n{t} clk R {p.name0} {p.mv[0]:016X}\n")
-            elif p.n:
-                rrb(hp, p.ids, p.ptrs, p.n)
-                buf.append(f"{t} clk IT ({pn}) {p.text}\n" + "".join(
-                    f"{t} clk R {name} {v:016X}\n" for name, v in zip(p.names, p.mv)))
-            else:
-                buf.append(f"{t} clk IT ({pn}) {p.text}\n")
-            if mem:
-                buf.extend(mem)
-                mem.clear()
-
-        def hook(_h: int, address: int, _size: int, _u: int) -> None:
-            nonlocal pending, pt, pn, n, traced
-            try:
-                if pending is not None:
-                    emit(pending)
-                cache = self.cache
-                e = cache.get(address)
-                if e is None:
-                    e = cache[address] = describe(address)
-                if whole:                  # every instruction passes here: count them
-                    pn = n
-                    n += 1
-                else:                      # filtered: ask the block counter
-                    pn = counter_c.block_base + ((address - counter_c.block_start) >> 2)
-                pending, pt = e, self.base_value + pn
-                traced += 1
-                if len(buf) > 8192:
-                    out("".join(buf))
-                    buf.clear()
-            except BaseException as exc:  # noqa: BLE001 - surfaced by CpuView.run
-                self.view._guard(exc)
-
-        def mem_hook(_h: int, access: int, address: int, size: int, value: int, _u: int) -> None:
-            if pending is None:
-                return
-            v = value & ((1 << (8 * size)) - 1)
-            digits = f"{v >> 32:08x}_{v & 0xFFFFFFFF:08x}" if size == 8 else f"{v:0{2 * size}x}"
-            mem.append(f"{pt} clk {'MW' if access == write_kind else 'MR'}{size} "
-                       f"{address:016x} {digits}\n")
-
-        def flush_pending() -> None:
-            nonlocal pending
-            if pending is not None:
-                p, pending = pending, None
-                emit(p)
-
-        def resync() -> None:
-            nonlocal n
-            n = counter_c.count
-
-        return hook, mem_hook, flush_pending, resync, lambda: traced
-
-    def _on_leave(self, _h: int, _address: int, _size: int, _u: int) -> None:
-        try:
-            self._flush_pending()
-        except BaseException as exc:  # noqa: BLE001 - surfaced by CpuView.run
-            self.view._guard(exc)
-
-    def _on_insn_json(self, _h: int, address: int, _size: int, _u: int) -> None:
-        """JSON Lines hook: a record is complete when the next instruction arrives."""
-        try:
-            if self.pending is not None:
-                self._write_json()
-            e = self.cache.get(address)
+    def _consume(self, final: bool) -> None:
+        """Turn the recorded instructions into lines. An instruction's register values are in
+        the snapshot of the record after it; with ``final`` the last one is read directly."""
+        rec = self.insns
+        t = rec.t
+        words, stride, n = rec.words, rec.stride, t.n
+        mw = rec.mwords
+        self.memq += [(mw[i], mw[i + 1], mw[i + 2], mw[i + 3]) for i in range(0, t.mn, 4)]
+        t.mn = 0
+        out: list[str] = []
+        emit = self._emit_json if self.jsonl else self._emit_text
+        cache, describe, base, seq, p = self.cache, self._describe, self.base_value, self.seq, self.pending
+        for off in range(0, n, stride):
+            pc = words[off]
+            if p is not None:
+                emit(out, p, words, off + 2)
+                p = None
+            seq += 1
+            if pc == TZ_LEAVE:
+                continue
+            e = cache.get(pc)
             if e is None:
-                e = self.cache[address] = self._describe(address)
-            if self.whole:
-                n = self.n
-                self.n = n + 1
-            else:
-                c = self.counter.c
-                n = c.block_base + ((address - c.block_start) >> 2)
-            self.pending, self.pn = e, n
-            self._count += 1
-        except BaseException as exc:  # noqa: BLE001 - surfaced by CpuView.run
-            self.view._guard(exc)
+                e = cache[pc] = describe(pc)
+            cnt = words[off + 1]
+            p = (e, base + cnt, cnt, seq)
+        t.n = 0
+        self.count += n // stride
+        if final and p is not None:
+            e = p[0]
+            if e.n:
+                _rrb(self._hp, e.ids, e.ptrs, e.n)
+            emit(out, p, e.mv, None)
+            p = None
+        self.seq, self.pending = seq, p
+        if out:
+            self.out("".join(out))
 
-    def _on_mem_json(self, _h: int, access: int, address: int, size: int, value: int,
-                     _u: int) -> None:
-        if self.pending is None:
-            return
-        v = value & ((1 << (8 * size)) - 1)
-        self.mem.append(f'["{"MW" if access == UC_MEM_WRITE else "MR"}{size}","{address:#x}",'
-                        f'"{v:0{2 * size}x}"]')
+    def _mem_of(self, seq: int) -> list[tuple[int, int, int, int]]:
+        """Memory records of instruction record ``seq`` (records of skipped code are dropped)."""
+        q = self.memq
+        i = 0
+        while i < len(q) and q[i][0] < seq:
+            i += 1
+        j = i
+        while j < len(q) and q[j][0] == seq:
+            j += 1
+        found = q[i:j]
+        del q[:j]
+        return found
 
-    def _write_json(self) -> None:
-        """Finish the pending instruction's record (its registers now hold its results)."""
-        e, n = self.pending, self.pn
-        self.pending = None
-        if e.n:
-            _rrb(self._hp, e.ids, e.ptrs, e.n)
-        regs = ",".join(f'"{name}":"{v:#x}"' for name, v in zip(e.names, e.mv))
-        self.buf.append(f'{{"type":"insn","ts":{self.base_value + n},"icount":{n},{e.json},'
-                        f'"regs":{{{regs}}},"mem":[{",".join(self.mem)}]}}\n')
-        self.mem.clear()
-        if len(self.buf) > 8192:
-            self.out("".join(self.buf))
-            self.buf.clear()
+    def _emit_text(self, out: list[str], p: tuple[_Insn, int, int, int], words: Any,
+                   off: int | None) -> None:
+        e, ts, cnt, seq = p
+        if off is None:                         # values read directly: e.mv[0..n)
+            regs = "".join(f"{ts} clk R {name} {v:016X}\n" for name, v in zip(e.names, words))
+        elif e.n == 1:
+            regs = f"{ts} clk R {e.name0} {words[off + e.widx[0]]:016X}\n"
+        else:
+            regs = "".join(f"{ts} clk R {name} {words[off + i]:016X}\n"
+                           for name, i in zip(e.names, e.widx))
+        out.append(f"{ts} clk IT ({cnt}) {e.text}\n{regs}")
+        if self.memq and self.memq[0][0] <= seq:
+            for _s, kind, address, value in self._mem_of(seq):
+                size = kind & 0xFF
+                v = value & ((1 << (8 * size)) - 1)
+                digits = f"{v >> 32:08x}_{v & 0xFFFFFFFF:08x}" if size == 8 else f"{v:0{2 * size}x}"
+                out.append(f"{ts} clk {'MW' if kind >> 8 == UC_MEM_WRITE else 'MR'}{size} "
+                           f"{address:016x} {digits}\n")
 
-    def _flush_pending(self) -> None:          # JSON mode; text mode replaces it (_text_hooks)
-        if self.pending is not None:
-            self._write_json()
-
-    def _resync(self) -> None:                 # JSON mode; text mode replaces it
-        self.n = self.counter.c.count
-
-    def flush(self) -> None:
-        """Write the last traced instruction (with its registers) and everything buffered."""
-        self._flush_pending()
-        if self.buf:
-            self.out("".join(self.buf))
-            self.buf.clear()
-
-    def resync(self) -> None:
-        """At a run's start: the block counter is exact at block boundaries."""
-        self._resync()
+    def _emit_json(self, out: list[str], p: tuple[_Insn, int, int, int], words: Any,
+                   off: int | None) -> None:
+        e, ts, cnt, seq = p
+        vals = list(words) if off is None else [words[off + i] for i in e.widx]
+        regs = ",".join(f'"{name}":"{v:#x}"' for name, v in zip(e.names, vals))
+        mem = ""
+        if self.memq and self.memq[0][0] <= seq:
+            mem = ",".join(f'["{"MW" if k >> 8 == UC_MEM_WRITE else "MR"}{k & 0xFF}","{a:#x}",'
+                           f'"{v & ((1 << (8 * (k & 0xFF))) - 1):0{2 * (k & 0xFF)}x}"]'
+                           for _s, k, a, v in self._mem_of(seq))
+        out.append(f'{{"type":"insn","ts":{ts},"icount":{cnt},{e.json},"regs":{{{regs}}},'
+                   f'"mem":[{mem}]}}\n')
 
     # --- blocks ---------------------------------------------------------------------------------
     def _on_blocks(self, words: list[int]) -> None:
@@ -430,9 +365,6 @@ class ViewTracer:
                 out.append(f'{{"type":"block","ts":{base + n},"icount":{n},{s}')
             else:
                 out.append(f"{base + n} clk BB ({n}) {s}")
-            self._count += size >> 2
+            self.count += size >> 2
         self.out("".join(out))
 
-    def drain(self) -> None:
-        if self.recorder is not None:
-            self.recorder.drain()
