@@ -319,7 +319,8 @@ class SyscallTable:
 
     # --- tzemu extension: physical address of a TA buffer, for programming DMA engines ------
     def sys_va_to_pa(self, runner: UserModeRunner, a: tuple[int, ...]) -> int:
-        """x0 = result, x1 = physical address of the mapped VA in x0.
+        """x0 = result, x1 = physical address of the mapped VA in x0, x2 = bytes physically
+        contiguous from it.
 
         OP-TEE has no such syscall (its TAs reach DMA engines through core drivers); tzemu
         offers it to TAs that the platform lets program a device (``ta_device_maps``), so
@@ -328,10 +329,19 @@ class SyscallTable:
         inst = runner.current
         if inst is None or inst.uuid not in self.sos.config.ta_device_maps:
             return self.c.TEE_ERROR_ACCESS_DENIED
-        m = inst.space.pages.get(a[0] & ~0xFFF)
+        va = a[0]
+        m = inst.space.pages.get(va & ~0xFFF)
         if m is None:
             return self.c.TEE_ERROR_ACCESS_DENIED
-        runner.view.set_x(1, m.pa | (a[0] & 0xFFF))
+        run, page = 0x1000 - (va & 0xFFF), va & ~0xFFF
+        while True:                       # x2 = bytes physically contiguous from va onwards
+            nxt = inst.space.pages.get(page + 0x1000)
+            if nxt is None or nxt.pa != m.pa + 0x1000 or nxt.secure != m.secure:
+                break
+            run, page, m = run + 0x1000, page + 0x1000, nxt
+        first = inst.space.pages[va & ~0xFFF]
+        runner.view.set_x(1, first.pa | (va & 0xFFF))
+        runner.view.set_x(2, run)
         return self.c.TEE_SUCCESS
 
     # --- cache maintenance -------------------------------------------------------------------

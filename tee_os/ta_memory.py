@@ -79,6 +79,7 @@ class TaAddressSpace:
         # (va, size, mobj, offset) of each memref mapped for the current entry: how the core
         # turns a TA's VA back into the original memory object (TA-to-TA calls).
         self.param_objects: list[tuple] = []
+        self._param_pages: list[int] = []
 
     def map_range(self, va: int, pa: int, size: int, prot: int, *, secure: bool,
                   private: bool) -> None:
@@ -100,13 +101,16 @@ class TaAddressSpace:
         va = self.next_param_va
         prot = PROT_R | (PROT_W if writable else 0)
         self.map_pages(va, pages, prot, secure=secure, private=False)
+        self._param_pages.extend(va + i * PAGE for i in range(len(pages)))
         span = len(pages) * PAGE
         self.next_param_va += span + PAGE           # one guard page between parameters
         return va + page_offset, span
 
     def unmap_params(self) -> None:
-        for va in [v for v in self.pages if v >= TA_PARAM_BASE]:
-            del self.pages[va]
+        """Drop this entry's memref mappings (and only those: device frames stay mapped)."""
+        for va in self._param_pages:
+            self.pages.pop(va, None)
+        self._param_pages.clear()
         self.next_param_va = TA_PARAM_BASE
         self.param_objects.clear()
 

@@ -19,7 +19,9 @@ from emu.asm import AsmError
 from emu.platform_map import PlatformConfigError
 from linux_side.errors import LinuxError
 from linux_side.teec import TeecError
+from tzemu.aes_stream import AesStreamError
 from tzemu.demo import run_ta_roundtrip
+from tzemu.svp import SvpError
 
 
 def _boot_options(args: argparse.Namespace) -> dict:
@@ -70,7 +72,67 @@ def cmd_info(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _svp_summary(console: Console, res, title: str) -> None:
+    t = Table(title=title)
+    t.add_column("")
+    t.add_column("")
+    t.add_row("frames", str(res.frames))
+    t.add_row("throughput", f"{res.mb_per_s:.1f} MB/s, {res.fps:.1f} fps")
+    t.add_row("display CRC32 (first, last)",
+              f"{res.crcs[0]:08x} .. {res.crcs[-1]:08x}" if res.crcs else "-")
+    if res.pngs:
+        t.add_row("decoded frame", res.pngs[0])
+    t.add_row("normal-world read of a frame buffer",
+              f"FAULT ({res.ns_read_fault})" if res.ns_read_fault else "NOT denied")
+    t.add_row("faults", ", ".join(res.faults) or "none")
+    console.print(t)
+
+
+def _play(args: argparse.Namespace, console: Console, stream: bytes, key: str, iv: str | None,
+          title: str):
+    from rich.progress import Progress
+    from tzemu import svp
+    opts = _boot_options(args)
+    opts.setdefault("protmem", "static")
+    fsize = __import__("tzemu.video", fromlist=["frame_size"]).frame_size(args.format, args.width, args.height)
+    if opts["protmem"] == "dynamic":
+        opts["protmem_min_size"] = max(0x100000, (fsize + 0xFFFFF) & ~0xFFFFF)
+    p = tzemu.boot(abi=args.abi, **opts)
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("decrypting", total=None)
+        res = svp.play(p, stream, key=key, iv=iv, serialize_iv=args.serialize_iv,
+                       cipher=args.cipher, per_buffer_padding=not args.no_per_buffer_padding,
+                       fmt=args.format, width=args.width, height=args.height,
+                       frames=args.frames, crypto=args.crypto, output=args.output,
+                       png_dir=args.png_dir, png_frames=args.png_frames,
+                       progress=lambda i, n: bar.update(task, completed=i, total=n))
+    _svp_summary(console, res, title)
+    return 0 if res.ns_read_fault and not res.faults else 1
+
+
+def cmd_svp(args: argparse.Namespace, console: Console) -> int:
+    try:
+        stream = open(args.input, "rb").read()
+    except OSError as exc:
+        raise tzemu.PlatformError(f"cannot read {args.input}: {exc.strerror}") from None
+    return _play(args, console, stream, args.key, args.iv,
+                 f"tzemu svp {args.input}: {args.format} {args.width}x{args.height}, {args.crypto} path")
+
+
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    """The main job: the seed's secure video playback demo with built-in defaults."""
+    from tzemu import svp
+    console.print(f"videotestsrc ! aesenc key={svp.SEED_KEY} iv={svp.SEED_IV} serialize-iv=true "
+                  f"! (TA decrypt into protected,secure-video) ! display  "
+                  f"[{args.format} {args.width}x{args.height}, {args.frames} frames]")
+    stream = svp.make_test_stream(args.format, args.width, args.height, args.frames)
+    args.serialize_iv, args.no_per_buffer_padding, args.cipher = True, False, "aes-128-cbc"
+    args.output = None
+    return _play(args, console, stream, svp.SEED_KEY, None,
+                 "tzemu run: secure video playback through the emulated secure path")
+
+
+def cmd_roundtrip(args: argparse.Namespace, console: Console) -> int:
     start = time.perf_counter()
     p = tzemu.boot(abi=args.abi, **_boot_options(args))
     boot_s = time.perf_counter() - start
@@ -153,7 +215,10 @@ def cmd_scenario(args: argparse.Namespace, console: Console) -> int:
 
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, Console], int], str]] = {
     "info": (cmd_info, "boot the platform and print what the normal world probed"),
-    "run": (cmd_run, "the main job: boot and run a TA round trip through every world"),
+    "run": (cmd_run, "the main job: secure video playback demo (colour bars, aesenc, TA "
+                     "decrypt into protected buffers, display, a faulting NS read)"),
+    "svp": (cmd_svp, "play an aesenc stream through the secure video path"),
+    "roundtrip": (cmd_roundtrip, "boot and run a TA round trip through every world"),
     "tzc": (cmd_tzc, "boot the platform and show the TZC-400 regions and fail state"),
     "xtest": (cmd_xtest, "optee_test's secure data path tests: --sdp-basic and 1014"),
     "scenario": (cmd_scenario, "list or run a built-in scenario (sdp-basic, lend-reclaim, ...)"),
@@ -179,6 +244,26 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--heap-name", default="/dev/dma_heap/protected,secure-video")
             sp.add_argument("--no-offset", action="store_true", help="no random-offset shrink")
             sp.add_argument("-v", dest="verbose", action="count", default=0, help="more output")
+        if name in ("svp", "run"):
+            sp.add_argument("--format", default="NV12", choices=["NV12", "I420", "RGBA", "RGB16"])
+            sp.add_argument("--width", type=int, default=320 if name == "run" else None,
+                            required=name == "svp")
+            sp.add_argument("--height", type=int, default=240 if name == "run" else None,
+                            required=name == "svp")
+            sp.add_argument("--frames", type=int, default=30 if name == "run" else None)
+            sp.add_argument("--crypto", choices=["cpu", "engine"], default="cpu",
+                            help="decrypt on the TA's CPU (crypto extension) or with the engine")
+            sp.add_argument("--png-dir", default="tzemu-out" if name == "run" else None,
+                            help="write decoded frames as PNG files here")
+            sp.add_argument("--png-frames", type=int, default=1 if name == "run" else None)
+        if name == "svp":
+            sp.add_argument("--input", required=True, help="aesenc stream file")
+            sp.add_argument("--key", required=True, help="hex key (aesenc's key property)")
+            sp.add_argument("--iv", help="hex IV (ignored with --serialize-iv)")
+            sp.add_argument("--serialize-iv", action="store_true")
+            sp.add_argument("--no-per-buffer-padding", action="store_true")
+            sp.add_argument("--cipher", choices=["aes-128-cbc", "aes-256-cbc"], default="aes-128-cbc")
+            sp.add_argument("--output", help="write what the display scanned out (raw frames)")
         if name == "scenario":
             sp.add_argument("action", choices=["list", "run"])
             sp.add_argument("name", nargs="?", help="scenario name (see 'tzemu scenario list')")
@@ -197,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return fn(args, console)
     except (tzemu.PlatformError, PlatformConfigError, AbiError, AsmError, LinuxError, TeecError,
-            tzemu.ProtectionFault, tzemu.GuestFault) as exc:
+            tzemu.ProtectionFault, tzemu.GuestFault, SvpError, AesStreamError, ValueError) as exc:
         print(f"tzemu {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -20,6 +20,8 @@ from emu.abi import firmware_abi, linux_abi, secure_abi
 from emu.asm import Program, assemble
 from emu.cpu import _NEED, CpuView, GuestFault, identity_translate
 from emu.devices.display import DisplayController
+from emu.devices.camera import Camera
+from emu.devices.crypto_engine import CryptoEngine
 from emu.devices.dma import DmaMaster, TestMaster
 from emu.mmu import Stage1Mmu
 from emu.events import EventBus
@@ -40,6 +42,7 @@ from linux_side.teec import Context as TeecContext
 from tee_os.core import SecureConfig, SecureOS
 
 USE_CASES = ("secure-video", "trusted-ui", "secure-video-record")
+DECRYPT_TA = uuidlib.UUID("5c2d1e77-9f3a-4b61-8e0d-2a7c4f9b1d03")
 SCRATCH_OFFSET = 0x10000          # platform's own NS scratch page(s) after the stubs
 SCRATCH_SIZE = 0x10000
 
@@ -60,6 +63,7 @@ class BootOptions:
     protmem: str | None = None          # None, "static" (carveouts) or "dynamic" (CMA lending)
     protmem_use_cases: Sequence[str] = ("secure-video",)
     probe_linux: bool = True            # False: no OP-TEE driver probe (raw SMC / FF-A scripting)
+    protmem_min_size: int | None = None  # dynamic pool chunk per use case (default: platform file)
 
 
 class NsConduit:
@@ -181,7 +185,8 @@ class Platform:
             self.opteed = OpteeDispatcher(self.monitor, fw_abi)
             self.monitor.register(self.opteed)
         self.ns_stubs = self._load_ns_stubs()
-        from ta.build import builtin_tas
+        self.crypto_engine = self._make_crypto_engine()
+        from ta.build import builtin_tas, ta_defines
         tas = dict(builtin_tas())
         tas.update(options.extra_tas)
         self.secure_os = SecureOS(
@@ -191,7 +196,8 @@ class Platform:
                                 **self._protmem_config(),
                                 tzc_base=self.tzc_base,
                                 sram_base=mm.layout["tee_os_sram_base"],
-                                protmem_access=self._protmem_access()),
+                                protmem_access=self._protmem_access(),
+                                ta_device_maps=self._ta_device_maps(ta_defines())),
             ta_store=tas, foreign_interrupt_pending=self.gic.ns_pending, abi=secure_abi())
         self.access.on_interrupt = self.secure_os.tzc_interrupt
         self.devices = self._make_devices()
@@ -220,18 +226,32 @@ class Platform:
         self.linux = LinuxFacade(self.kernel)
 
     def _make_devices(self) -> dict[str, DmaMaster]:
-        """The platform's normal-world DMA masters, each with its NSAID from the platform file."""
+        """The platform's normal-world DMA masters, each with its NSAID from the platform file
+        (the secure crypto engine is ``Platform.crypto_engine``)."""
         mm, common = self.memory_map, {"physmem": self.physmem, "tzc": self.tzc, "bus": self.bus}
         devices: dict[str, DmaMaster] = {}
         for name, nsaid in mm.nsaid.items():
             if name == "cpu":
                 continue
-            cls = DisplayController if name == "display" else TestMaster if name == "test_master" \
-                else DmaMaster
+            cls = {"display": DisplayController, "test_master": TestMaster,
+                   "camera": Camera}.get(name, DmaMaster)
             dev = cls(name, nsaid=nsaid, master_id=0x10 + nsaid, **common)
             dev.on_tzc_interrupt = self.secure_os.tzc_interrupt
             devices[name] = dev
+        if self.crypto_engine is not None:          # secure master: not in the NS device list
+            self.crypto_engine.on_tzc_interrupt = self.secure_os.tzc_interrupt
         return devices
+
+    def _make_crypto_engine(self) -> CryptoEngine | None:
+        """The secure AES engine: a secure DMA master whose register frame the platform maps
+        into the decrypt TA's address space (its only programmer)."""
+        base = self.memory_map.devices.get("crypto_engine")
+        if base is None:
+            return None
+        engine = CryptoEngine(physmem=self.physmem, tzc=self.tzc, bus=self.bus, master_id=0x30)
+        engine.map_mmio(self.views[World.S_EL0].uc, base)
+        self.access.secure_frames.append((base, 0x1000))
+        return engine
 
     def _map_tzc_frame(self, view: CpuView) -> None:
         """The TZC-400 register frame, as MMIO visible to the secure world only."""
@@ -240,6 +260,13 @@ class Platform:
                          lambda uc, off, size, ud: tzc.read(off, size), None,
                          lambda uc, off, size, value, ud: tzc.write(off, size, value, world="S-EL1"),
                          None)
+
+    def _ta_device_maps(self, defines: dict[str, int]) -> dict:
+        """Device frames mapped into TAs: the crypto engine for the decrypt TA."""
+        base = self.memory_map.devices.get("crypto_engine")
+        if base is None:
+            return {}
+        return {DECRYPT_TA: [(defines["CRYPTO_ENGINE_VA"], base, 0x1000)]}
 
     def use_case_id(self, name: str) -> int:
         c = secure_abi().c
@@ -263,7 +290,8 @@ class Platform:
                     raise PlatformError(f"the platform has no static carveout for {name}")
                 carveouts[self.use_case_id(name)] = (cv.base, cv.size)
         return {"protmem": o.protmem,
-                "protmem_use_cases": {self.use_case_id(n): mm.protmem_min_size for n in names}
+                "protmem_use_cases": {self.use_case_id(n): o.protmem_min_size or mm.protmem_min_size
+                                      for n in names}
                 if o.protmem == "dynamic" else {},
                 "protmem_carveouts": carveouts}
 

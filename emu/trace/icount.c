@@ -15,6 +15,7 @@
  * emu/trace/icount.py into the user's cache directory; the Python fallback keeps the layout.
  */
 #include <stdint.h>
+#include <stdio.h>
 
 typedef struct tz_counter {
     uint64_t count;        /* instructions of every block entered so far */
@@ -44,6 +45,7 @@ typedef struct tz_insns {
     int64_t nregs;
     int regs[TZ_MAX_REGS];
     void *ptrs[TZ_MAX_REGS];
+    uint64_t leaves;       /* tz_leave records among seq */
 } tz_insns;
 
 void tz_count(void *uc, uint64_t addr, uint32_t size, tz_counter *c)
@@ -88,6 +90,7 @@ void tz_insn(void *uc, uint64_t addr, uint32_t size, tz_insns *t)
 void tz_leave(void *uc, uint64_t addr, uint32_t size, tz_insns *t)
 {
     t->seq++;             /* later memory accesses belong to code outside the filter */
+    t->leaves++;
     tz_snapshot(uc, TZ_LEAVE, 0, t);
 }
 
@@ -101,4 +104,118 @@ void tz_mem(void *uc, int type, uint64_t addr, int size, int64_t value, tz_insns
     t->mn += 4;
     if (t->mn + 4 > t->mcap)
         t->flush(t);
+}
+
+/*
+ * tz_format: turn instruction records into Tarmac (or JSON Lines) text, in C, so that --insn
+ * costs no Python per instruction either. Static text per address comes from Python (capstone
+ * disassembly, symbol) through an open-addressing table; a miss returns TZ_MISS with the pc
+ * and Python adds it. Record i is written with the register snapshot of record i + 1, so the
+ * last record is left for the caller. Returns TZ_DONE, TZ_FULL (output buffer: flush and call
+ * again) or TZ_MISS; progress is kept in the struct, so a call resumes where the last stopped.
+ */
+#define TZ_DONE 0
+#define TZ_FULL 1
+#define TZ_MISS 2
+
+typedef struct tz_info {
+    uint64_t pc;           /* key; 0 = empty slot */
+    uint32_t text, len;    /* static text in the pool */
+    uint32_t nregs;
+    uint8_t widx[12];      /* snapshot indices of the registers the instruction writes */
+} tz_info;
+
+typedef struct tz_fmt {
+    tz_info *table;
+    uint64_t mask;         /* table size - 1 (a power of two) */
+    const char *pool;
+    const char *regnames;  /* 8 bytes per snapshot index, NUL padded */
+    uint64_t base;         /* the clock at this view's instruction count 0 */
+    int64_t json;
+    char *out;
+    uint64_t olen, ocap;
+    uint64_t pos, mpos, seq;   /* next record word, next memory word, seq before pos */
+    uint64_t missing;
+    int64_t write_type;    /* Unicorn's UC_MEM_WRITE */
+} tz_fmt;
+
+static tz_info *tz_lookup(tz_fmt *f, uint64_t pc)
+{
+    uint64_t i = (pc >> 2) * 0x9E3779B97F4A7C15ull;
+    for (i &= f->mask;; i = (i + 1) & f->mask) {
+        if (f->table[i].pc == pc)
+            return &f->table[i];
+        if (f->table[i].pc == 0)
+            return 0;
+    }
+}
+
+int tz_format(tz_fmt *f, tz_insns *t)
+{
+    uint64_t stride = 2 + (uint64_t)t->nregs;
+    while (f->pos + stride < t->n) {            /* record at pos has a successor */
+        uint64_t *r = t->buf + f->pos, *next = r + stride, s = f->seq + 1, ts;
+        uint64_t start = f->olen, mstart = f->mpos, k;
+        tz_info *e;
+        if (r[0] == TZ_LEAVE) {
+            f->pos += stride;
+            f->seq = s;
+            while (f->mpos < t->mn && t->mbuf[f->mpos] <= s)
+                f->mpos += 4;
+            continue;
+        }
+        e = tz_lookup(f, r[0]);
+        if (!e) {
+            f->missing = r[0];
+            return TZ_MISS;
+        }
+        ts = f->base + r[1];
+        if (f->ocap - f->olen < (uint64_t)e->len + 160 + 48 * (uint64_t)e->nregs)
+            return TZ_FULL;
+        if (f->json)
+            f->olen += sprintf(f->out + f->olen, "{\"type\":\"insn\",\"ts\":%llu,\"icount\":%llu,%.*s,\"regs\":{",
+                               (unsigned long long)ts, (unsigned long long)r[1], (int)e->len, f->pool + e->text);
+        else
+            f->olen += sprintf(f->out + f->olen, "%llu clk IT (%llu) %.*s\n", (unsigned long long)ts,
+                               (unsigned long long)r[1], (int)e->len, f->pool + e->text);
+        for (k = 0; k < e->nregs; k++) {
+            const char *name = f->regnames + 8 * e->widx[k];
+            unsigned long long v = next[2 + e->widx[k]];
+            if (f->json)
+                f->olen += sprintf(f->out + f->olen, "%s\"%s\":\"0x%llx\"", k ? "," : "", name, v);
+            else
+                f->olen += sprintf(f->out + f->olen, "%llu clk R %s %016llX\n", (unsigned long long)ts, name, v);
+        }
+        if (f->json)
+            f->olen += sprintf(f->out + f->olen, "},\"mem\":[");
+        k = 0;
+        while (f->mpos < t->mn && t->mbuf[f->mpos] <= s) {
+            uint64_t *m = t->mbuf + f->mpos;
+            int size = (int)(m[1] & 0xFF), write = (int64_t)(m[1] >> 8) == f->write_type;
+            unsigned long long v = size < 8 ? m[3] & ((1ull << (8 * size)) - 1) : m[3];
+            f->mpos += 4;
+            if (m[0] != s)
+                continue;
+            if (f->ocap - f->olen < 128) {
+                f->olen = start;                 /* no room: undo this record */
+                f->mpos = mstart;
+                return TZ_FULL;
+            }
+            if (f->json)
+                f->olen += sprintf(f->out + f->olen, "%s[\"%s%d\",\"0x%llx\",\"%0*llx\"]", k++ ? "," : "",
+                                   write ? "MW" : "MR", size, (unsigned long long)m[2], 2 * size, v);
+            else if (size == 8)
+                f->olen += sprintf(f->out + f->olen, "%llu clk %s8 %016llx %08llx_%08llx\n",
+                                   (unsigned long long)ts, write ? "MW" : "MR", (unsigned long long)m[2],
+                                   v >> 32, v & 0xFFFFFFFFull);
+            else
+                f->olen += sprintf(f->out + f->olen, "%llu clk %s%d %016llx %0*llx\n", (unsigned long long)ts,
+                                   write ? "MW" : "MR", size, (unsigned long long)m[2], 2 * size, v);
+        }
+        if (f->json)
+            f->olen += sprintf(f->out + f->olen, "]}\n");
+        f->pos += stride;
+        f->seq = s;
+    }
+    return TZ_DONE;
 }

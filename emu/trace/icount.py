@@ -63,7 +63,8 @@ TzInsns._fields_ = [("counter", ctypes.POINTER(TzCounter)), ("n", _U64), ("cap",
                     ("buf", ctypes.POINTER(_U64)), ("mn", _U64), ("mcap", _U64),
                     ("mbuf", ctypes.POINTER(_U64)), ("seq", _U64), ("flush", INSNS_FLUSH),
                     ("reg_read_batch", ctypes.c_void_p), ("nregs", ctypes.c_int64),
-                    ("regs", ctypes.c_int * TZ_MAX_REGS), ("ptrs", ctypes.c_void_p * TZ_MAX_REGS)]
+                    ("regs", ctypes.c_int * TZ_MAX_REGS), ("ptrs", ctypes.c_void_p * TZ_MAX_REGS),
+                    ("leaves", _U64)]
 
 _NATIVE: tuple[Any, str] | None = None
 
@@ -282,6 +283,7 @@ class InsnRecorder:
 
     def _py_leave(self, _h: int, _address: int, _size: int, _u: int) -> None:
         self.t.seq += 1
+        self.t.leaves += 1
         self._py_snapshot(TZ_LEAVE, 0)
 
     def _py_mem(self, _h: int, access: int, address: int, size: int, value: int, _u: int) -> None:
@@ -291,7 +293,106 @@ class InsnRecorder:
         if t.mn + 4 > t.mcap:
             self.sink(False)
 
+    @property
+    def traced(self) -> int:
+        """Instructions recorded so far."""
+        return self.t.seq - self.t.leaves
+
     def remove(self) -> None:
         for h in self._handles:
             uclib.uc_hook_del(self.counter.uc._uch, h)
         self._handles.clear()
+
+
+class TzInfo(ctypes.Structure):
+    """Mirror of ``tz_info``: the static text of one instruction address."""
+
+    _fields_ = [("pc", _U64), ("text", ctypes.c_uint32), ("len", ctypes.c_uint32),
+                ("nregs", ctypes.c_uint32), ("widx", ctypes.c_uint8 * 12)]
+
+
+class TzFmt(ctypes.Structure):
+    """Mirror of ``tz_fmt``."""
+
+    _fields_ = [("table", ctypes.c_void_p), ("mask", _U64), ("pool", ctypes.c_void_p),
+                ("regnames", ctypes.c_void_p), ("base", _U64), ("json", ctypes.c_int64),
+                ("out", ctypes.c_void_p), ("olen", _U64), ("ocap", _U64), ("pos", _U64),
+                ("mpos", _U64), ("seq", _U64), ("missing", _U64), ("write_type", ctypes.c_int64)]
+
+
+TZ_DONE, TZ_FULL, TZ_MISS = 0, 1, 2
+_HASH = 0x9E3779B97F4A7C15
+
+
+class _Table:
+    """One symbol context's static texts: an open-addressing table the C formatter reads."""
+
+    def __init__(self, size: int = 1024):
+        self.size, self.used = size, 0
+        self.entries = (TzInfo * size)()
+        self.pool = ctypes.create_string_buffer(1 << 16)
+        self.plen = 0
+
+    def _slot(self, pc: int) -> int:
+        i = ((pc >> 2) * _HASH) & ((1 << 64) - 1) & (self.size - 1)
+        while self.entries[i].pc not in (0, pc):
+            i = (i + 1) & (self.size - 1)
+        return i
+
+    def add(self, pc: int, text: bytes, widx: Sequence[int]) -> None:
+        if 2 * (self.used + 1) > self.size:
+            old = [(e.pc, e.text, e.len, e.nregs, bytes(e.widx)) for e in self.entries if e.pc]
+            self.size *= 2
+            self.entries = (TzInfo * self.size)()
+            for epc, off, ln, nr, w in old:
+                e = self.entries[self._slot(epc)]
+                e.pc, e.text, e.len, e.nregs = epc, off, ln, nr
+                e.widx[:] = list(w)
+        if self.plen + len(text) > len(self.pool):
+            bigger = ctypes.create_string_buffer(2 * (self.plen + len(text)))
+            ctypes.memmove(bigger, self.pool, self.plen)
+            self.pool = bigger
+        ctypes.memmove(ctypes.addressof(self.pool) + self.plen, text, len(text))
+        e = self.entries[self._slot(pc)]
+        e.pc, e.text, e.len, e.nregs = pc, self.plen, len(text), len(widx)
+        e.widx[:len(widx)] = list(widx)
+        self.plen += len(text)
+        self.used += 1
+
+
+class NativeFormat:
+    """Drives ``tz_format``: static texts in, formatted bytes out (see icount.c)."""
+
+    def __init__(self, lib: Any, regnames: Sequence[str], json: bool, write_type: int,
+                 capacity: int = 1 << 20):
+        self.lib, self.f = lib, TzFmt()
+        self.out = ctypes.create_string_buffer(capacity)
+        self.names = ctypes.create_string_buffer(b"".join(n.encode()[:7].ljust(8, b"\0")
+                                                          for n in regnames))
+        f = self.f
+        f.out, f.ocap, f.json = ctypes.addressof(self.out), capacity, int(json)
+        f.regnames, f.write_type = ctypes.addressof(self.names), write_type
+        self.tables: dict[str, _Table] = {}
+        self.table = self.use("")
+
+    def use(self, key: str) -> _Table:
+        self.table = self.tables.setdefault(key, _Table())
+        return self.table
+
+    def run(self, insns: InsnRecorder, base: int, describe: Callable[[int], tuple[bytes, Sequence[int]]],
+            write: Callable[[bytes], None]) -> None:
+        """Format every record that has a successor; the last stays at ``f.pos``."""
+        f, tab = self.f, self.table
+        f.base = base
+        while True:
+            f.table, f.mask, f.pool = ctypes.addressof(tab.entries), tab.size - 1, \
+                ctypes.addressof(tab.pool)
+            rc = self.lib.tz_format(ctypes.byref(f), ctypes.byref(insns.t))
+            if rc == TZ_MISS:
+                tab.add(f.missing, *describe(f.missing))
+                continue
+            if f.olen:
+                write(self.out.raw[:f.olen])
+                f.olen = 0
+            if rc == TZ_DONE:
+                return

@@ -28,7 +28,7 @@ from unicorn.unicorn_py3.unicorn import uclib
 
 from emu.disasm import _cs
 from emu.trace.decode import EL_TOKENS
-from emu.trace.icount import TZ_LEAVE, BlockRecorder, InsnCounter, InsnRecorder
+from emu.trace.icount import TZ_LEAVE, BlockRecorder, InsnCounter, InsnRecorder, NativeFormat
 
 # uc_reg_read_batch without argtypes, called with ready ctypes objects (no conversions).
 _rrb = ctypes.CDLL(uclib._name).uc_reg_read_batch
@@ -196,13 +196,19 @@ class ViewTracer:
         self.cache = self.caches.setdefault(self.key, {})
         self.bcache: dict[int, str] = {}
         self.base_value = 0                    # the clock at this view's instruction count 0
-        self.count = 0
+        self.block_count = 0
         self.pending: tuple[_Insn, int, int, int] | None = None   # (insn, ts, count, seq)
         self.seq = 0                           # instruction records seen (C's tz_insns.seq)
         self.memq: list[tuple[int, int, int, int]] = []
         self._hp = ctypes.c_void_p(self.uc._uch.value)
         self.recorder: BlockRecorder | None = None
         self.insns: InsnRecorder | None = None
+        self.nf: NativeFormat | None = None
+
+    @property
+    def count(self) -> int:
+        """Instructions traced (per instruction) or inside traced blocks."""
+        return self.insns.traced if self.insns is not None else self.block_count
 
     def set_ta(self, ta: str) -> None:
         """The S-EL0 view now runs ``ta``: symbols and cached decodings are per TA."""
@@ -210,6 +216,8 @@ class ViewTracer:
         self.key = f"S-EL0:{ta}"
         self.cache = self.caches.setdefault(self.key, {})
         self.bcache = {}
+        if self.nf is not None:
+            self.nf.use(self.key)
 
     # --- install --------------------------------------------------------------------------------
     def install_insn(self) -> None:
@@ -217,6 +225,10 @@ class ViewTracer:
         self.insns = InsnRecorder(self.counter, SNAPSHOT, self._consume, self.ranges,
                                   [] if whole else _complement(self.ranges), self.memory)
         self.insns.install()
+        if self.counter.native is not None:
+            names = [f"X{i}" for i in range(31)] + [self.sp_name, "CPSR"]
+            self.nf = NativeFormat(self.counter.native, names, self.jsonl, UC_MEM_WRITE)
+            self.nf.use(self.key)
 
     def install_blocks(self) -> None:
         self.recorder = BlockRecorder(self.counter, self._on_blocks, self.ranges)
@@ -235,6 +247,48 @@ class ViewTracer:
             self.recorder.drain()
         if self.insns is not None:
             self._consume(True)
+
+    def _consume(self, final: bool) -> None:
+        if self.nf is not None:
+            self._consume_native(final)
+        else:
+            self._consume_py(final)
+
+    def _static(self, pc: int) -> tuple[bytes, tuple[int, ...]]:
+        e = self.cache.get(pc)
+        if e is None:
+            e = self.cache[pc] = self._describe(pc)
+        return (e.json if self.jsonl else e.text).encode(), e.widx
+
+    def _consume_native(self, final: bool) -> None:
+        """``tz_format`` writes every record but the last; with ``final`` the last one is
+        written here from a direct register read, else it moves to the buffer start."""
+        rec, nf = self.insns, self.nf
+        t, f = rec.t, nf.f
+        nf.run(rec, self.base_value, self._static,
+               lambda b: self.out(b.decode("utf-8", "replace")))
+        if final:
+            if f.pos < t.n:
+                f.seq += 1
+                pc, cnt = rec.words[f.pos], rec.words[f.pos + 1]
+                if pc != TZ_LEAVE:
+                    e = self.cache.get(pc) or self._describe(pc)
+                    if e.n:
+                        _rrb(self._hp, e.ids, e.ptrs, e.n)
+                    mw = rec.mwords
+                    mem = [(mw[i], mw[i + 1], mw[i + 2], mw[i + 3]) for i in range(f.mpos, t.mn, 4)
+                           if mw[i] == f.seq]
+                    line = self._line_json if self.jsonl else self._line_text
+                    self.out(line(e, self.base_value + cnt, cnt, list(e.mv), mem))
+            t.n = t.mn = f.pos = f.mpos = 0
+            return
+        left, mleft = t.n - f.pos, t.mn - f.mpos
+        if f.pos:
+            ctypes.memmove(ctypes.addressof(rec._buf), ctypes.addressof(rec._buf) + 8 * f.pos, 8 * left)
+        if f.mpos:
+            ctypes.memmove(ctypes.addressof(rec._mbuf), ctypes.addressof(rec._mbuf) + 8 * f.mpos,
+                           8 * mleft)
+        t.n, t.mn, f.pos, f.mpos = left, mleft, 0, 0
 
     # --- per instruction -------------------------------------------------------------------------
     def _describe(self, address: int) -> _Insn:
@@ -265,23 +319,42 @@ class ViewTracer:
                   "enc": f"{enc:08x}", "asm": asm}
         return _Insn(text, json.dumps(static, separators=(",", ":"))[1:-1], regs)
 
-    def _consume(self, final: bool) -> None:
-        """Turn the recorded instructions into lines. An instruction's register values are in
-        the snapshot of the record after it; with ``final`` the last one is read directly."""
+    def _consume_py(self, final: bool) -> None:
+        """Without a compiler: turn the recorded instructions into lines. An instruction's register values are in
+        the snapshot of the record after it; with ``final`` the last one is read directly.
+
+        This loop is where ``--insn`` spends its time: per instruction one dict lookup, one
+        f-string and a few memoryview reads; nothing else.
+        """
         rec = self.insns
         t = rec.t
-        words, stride, n = rec.words, rec.stride, t.n
-        mw = rec.mwords
-        self.memq += [(mw[i], mw[i + 1], mw[i + 2], mw[i + 3]) for i in range(0, t.mn, 4)]
-        t.mn = 0
-        out: list[str] = []
-        emit = self._emit_json if self.jsonl else self._emit_text
+        words, stride, n, mw = rec.words, rec.stride, t.n, rec.mwords
+        mem = self.memq
+        if t.mn:
+            mem += [(mw[i], mw[i + 1], mw[i + 2], mw[i + 3]) for i in range(0, t.mn, 4)]
+            t.mn = 0
+        mi, nm, out = 0, len(mem), []
         cache, describe, base, seq, p = self.cache, self._describe, self.base_value, self.seq, self.pending
-        for off in range(0, n, stride):
-            pc = words[off]
+        line = self._line_json if self.jsonl else self._line_text
+        for off in range(0, n + (stride if final else 0), stride):
             if p is not None:
-                emit(out, p, words, off + 2)
+                e, ts, cnt, s = p
+                if off < n:
+                    vals = [words[off + 2 + i] for i in e.widx]
+                else:                           # the last one, read now (it has retired)
+                    if e.n:
+                        _rrb(self._hp, e.ids, e.ptrs, e.n)
+                    vals = list(e.mv)
+                accesses = []
+                while mi < nm and mem[mi][0] <= s:
+                    if mem[mi][0] == s:
+                        accesses.append(mem[mi])
+                    mi += 1
+                out.append(line(e, ts, cnt, vals, accesses))
                 p = None
+            if off >= n:
+                break
+            pc = words[off]
             seq += 1
             if pc == TZ_LEAVE:
                 continue
@@ -291,61 +364,34 @@ class ViewTracer:
             cnt = words[off + 1]
             p = (e, base + cnt, cnt, seq)
         t.n = 0
-        self.count += n // stride
-        if final and p is not None:
-            e = p[0]
-            if e.n:
-                _rrb(self._hp, e.ids, e.ptrs, e.n)
-            emit(out, p, e.mv, None)
-            p = None
         self.seq, self.pending = seq, p
+        del mem[:mi]
         if out:
             self.out("".join(out))
 
-    def _mem_of(self, seq: int) -> list[tuple[int, int, int, int]]:
-        """Memory records of instruction record ``seq`` (records of skipped code are dropped)."""
-        q = self.memq
-        i = 0
-        while i < len(q) and q[i][0] < seq:
-            i += 1
-        j = i
-        while j < len(q) and q[j][0] == seq:
-            j += 1
-        found = q[i:j]
-        del q[:j]
-        return found
-
-    def _emit_text(self, out: list[str], p: tuple[_Insn, int, int, int], words: Any,
-                   off: int | None) -> None:
-        e, ts, cnt, seq = p
-        if off is None:                         # values read directly: e.mv[0..n)
-            regs = "".join(f"{ts} clk R {name} {v:016X}\n" for name, v in zip(e.names, words))
-        elif e.n == 1:
-            regs = f"{ts} clk R {e.name0} {words[off + e.widx[0]]:016X}\n"
+    @staticmethod
+    def _line_text(e: _Insn, ts: int, cnt: int, vals: list[int], mem: list[tuple]) -> str:
+        if e.n == 1:
+            text = f"{ts} clk IT ({cnt}) {e.text}\n{ts} clk R {e.name0} {vals[0]:016X}\n"
         else:
-            regs = "".join(f"{ts} clk R {name} {words[off + i]:016X}\n"
-                           for name, i in zip(e.names, e.widx))
-        out.append(f"{ts} clk IT ({cnt}) {e.text}\n{regs}")
-        if self.memq and self.memq[0][0] <= seq:
-            for _s, kind, address, value in self._mem_of(seq):
-                size = kind & 0xFF
-                v = value & ((1 << (8 * size)) - 1)
-                digits = f"{v >> 32:08x}_{v & 0xFFFFFFFF:08x}" if size == 8 else f"{v:0{2 * size}x}"
-                out.append(f"{ts} clk {'MW' if kind >> 8 == UC_MEM_WRITE else 'MR'}{size} "
-                           f"{address:016x} {digits}\n")
+            text = f"{ts} clk IT ({cnt}) {e.text}\n" + "".join(
+                f"{ts} clk R {name} {v:016X}\n" for name, v in zip(e.names, vals))
+        for _s, kind, address, value in mem:
+            size = kind & 0xFF
+            v = value & ((1 << (8 * size)) - 1)
+            digits = f"{v >> 32:08x}_{v & 0xFFFFFFFF:08x}" if size == 8 else f"{v:0{2 * size}x}"
+            text += (f"{ts} clk {'MW' if kind >> 8 == UC_MEM_WRITE else 'MR'}{size} "
+                     f"{address:016x} {digits}\n")
+        return text
 
-    def _emit_json(self, out: list[str], p: tuple[_Insn, int, int, int], words: Any,
-                   off: int | None) -> None:
-        e, ts, cnt, seq = p
-        vals = list(words) if off is None else [words[off + i] for i in e.widx]
+    @staticmethod
+    def _line_json(e: _Insn, ts: int, cnt: int, vals: list[int], mem: list[tuple]) -> str:
         regs = ",".join(f'"{name}":"{v:#x}"' for name, v in zip(e.names, vals))
-        mem = ""
-        if self.memq and self.memq[0][0] <= seq:
-            mem = ",".join(f'["{"MW" if k >> 8 == UC_MEM_WRITE else "MR"}{k & 0xFF}","{a:#x}",'
-                           f'"{v & ((1 << (8 * (k & 0xFF))) - 1):0{2 * (k & 0xFF)}x}"]'
-                           for _s, k, a, v in self._mem_of(seq))
-        out.append(f'{{"type":"insn","ts":{ts},"icount":{cnt},{e.json},"regs":{{{regs}}},'
-                   f'"mem":[{mem}]}}\n')
+        acc = ",".join(f'["{"MW" if k >> 8 == UC_MEM_WRITE else "MR"}{k & 0xFF}","{a:#x}",'
+                       f'"{v & ((1 << (8 * (k & 0xFF))) - 1):0{2 * (k & 0xFF)}x}"]'
+                       for _s, k, a, v in mem)
+        return (f'{{"type":"insn","ts":{ts},"icount":{cnt},{e.json},"regs":{{{regs}}},'
+                f'"mem":[{acc}]}}\n')
 
     # --- blocks ---------------------------------------------------------------------------------
     def _on_blocks(self, words: list[int]) -> None:
@@ -365,6 +411,6 @@ class ViewTracer:
                 out.append(f'{{"type":"block","ts":{base + n},"icount":{n},{s}')
             else:
                 out.append(f"{base + n} clk BB ({n}) {s}")
-            self.count += size >> 2
+            self.block_count += size >> 2
         self.out("".join(out))
 

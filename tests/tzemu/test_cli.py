@@ -35,8 +35,17 @@ def test_info_threads_option(capsys):
     assert json.loads(capsys.readouterr().out)["threads"] == 2
 
 
-def test_run_exits_zero_and_reports_each_world():
-    r = run_cli("run")
+def test_run_plays_the_secure_video_demo(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "tzemu.cli", "run", "--frames", "4"],
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "FAULT" in r.stdout and "TZC-400" in r.stdout
+    png = tmp_path / "tzemu-out" / "frame-0000.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_roundtrip_reports_each_world():
+    r = run_cli("roundtrip")
     assert r.returncode == 0, r.stderr
     assert "0 failure(s)" in r.stdout and "S-EL0" in r.stdout
 
@@ -44,7 +53,7 @@ def test_run_exits_zero_and_reports_each_world():
 def test_help_lists_the_commands():
     r = run_cli("--help")
     assert r.returncode == 0
-    for cmd in ("info", "run"):
+    for cmd in ("info", "run", "svp", "tzc", "xtest", "scenario"):
         assert cmd in r.stdout
 
 
