@@ -64,6 +64,9 @@ class BootOptions:
     protmem_use_cases: Sequence[str] = ("secure-video",)
     probe_linux: bool = True            # False: no OP-TEE driver probe (raw SMC / FF-A scripting)
     protmem_min_size: int | None = None  # dynamic pool chunk per use case (default: platform file)
+    # --- issue 9 (`tzemu abi check`): build each side from a given header tree --------------
+    linux_abi_tree: str | Path | None = None    # include dir for linux_abi(tree); None: own copy
+    secure_abi_tree: str | Path | None = None   # include dir for secure_abi(tree); None: own copy
 
 
 class NsConduit:
@@ -198,7 +201,8 @@ class Platform:
                                 sram_base=mm.layout["tee_os_sram_base"],
                                 protmem_access=self._protmem_access(),
                                 ta_device_maps=self._ta_device_maps(ta_defines())),
-            ta_store=tas, foreign_interrupt_pending=self.gic.ns_pending, abi=secure_abi())
+            ta_store=tas, foreign_interrupt_pending=self.gic.ns_pending,
+            abi=secure_abi(options.secure_abi_tree))  # issue 9: --optee-tree
         self.access.on_interrupt = self.secure_os.tzc_interrupt
         self.devices = self._make_devices()
         if self.spmd is not None:
@@ -218,7 +222,7 @@ class Platform:
             cma_base=mm.cma_base, cma_size=mm.cma_size,
             **({"optee_abi": "ffa"} if options.abi == "ffa" else {}),
             protmem_use_cases=tuple(self.use_case_id(n) for n in options.protmem_use_cases)),
-            abi=linux_abi())
+            abi=linux_abi(options.linux_abi_tree))  # issue 9: --linux-tree
         ttbr0, ttbr1 = self.kernel.setup_mm()
         self._enable_ns_mmu(ttbr0, ttbr1)
         self.probe_info = self.kernel.probe_optee() if options.probe_linux else None

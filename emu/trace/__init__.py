@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping
 
 from emu.events import Event, EventBus
 from emu.trace.decode import Decoder
-from emu.trace.icount import InsnCounter, load_native
+from emu.trace.icount import InsnCounter, TzCounter, load_native
 from emu.trace.insn import Symbolizer, TraceFilter, ViewTracer
 from emu.trace.writers import (FORMATS, JSONL_SCHEMA, TraceWriter, open_writer, read_jsonl,
                                validate)
@@ -65,6 +65,7 @@ class Tracer:
         self.filters = filters or TraceFilter()
         self.meta = dict(meta or {})
         self.counters: dict[str, InsnCounter] = {}
+        self._counts: Any = ()
         self.tracers: dict[str, ViewTracer] = {}
         self.nevents = 0
         self._unsubscribe: Callable[[], None] | None = None
@@ -77,8 +78,11 @@ class Tracer:
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> "Tracer":
-        for world, view in self.views.items():
-            counter = self.counters[world] = InsnCounter(view.uc)
+        # All counters in one array: the clock is one C-level sum over a memoryview.
+        self._slots = (TzCounter * max(1, len(self.views)))()
+        self._counts = memoryview(self._slots).cast("B").cast("Q")[::3]
+        for i, (world, view) in enumerate(self.views.items()):
+            counter = self.counters[world] = InsnCounter(view.uc, self._slots[i])
             counter.install()
         if (self.insn or self.blocks) and self.writer.insn_format != "none":
             for world, view in self.views.items():
@@ -146,7 +150,7 @@ class Tracer:
 
     # --- the clock -----------------------------------------------------------------------------
     def clock(self) -> int:
-        return self.nevents + sum(c.c.count for c in self.counters.values())
+        return self.nevents + sum(self._counts)
 
     def _rebase(self) -> None:
         if not self.tracers:

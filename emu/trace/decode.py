@@ -27,8 +27,7 @@ EL_TOKENS = {"NS-EL1": "EL1h_n", "S-EL1": "EL1h_s", "S-EL0": "EL0t_s", "EL3": "E
 _FID_PREFIXES = ("OPTEE_SMC_", "FFA_", "ARM_SMCCC_", "SMCCC_", "TEESMC_OPTEED_")
 
 
-def _h(value: int) -> str:
-    return f"{value:#x}"
+_h = hex          # addresses, handles and raw values are shown in hex
 
 
 def _signed32(v: int) -> int:
@@ -224,12 +223,20 @@ class _MsgLayout:
         arg, param = lin.struct("optee_msg_arg"), lin.struct("optee_msg_param")
         self.hsize, self.psize = arg.size, param.size
         self.header = fast_struct(arg, ("cmd", "func", "session", "ret", "ret_origin", "num_params"))
+        if self.header[1] != ("cmd", "func", "session", "ret", "ret_origin", "num_params"):
+            raise ValueError("optee_msg_arg: header members not in offset order")
         self.union: dict[str, tuple[struct.Struct, tuple[str, ...]]] = {}
         for kind, members in (("value", ("a", "b", "c")), ("tmem", ("buf_ptr", "size", "shm_ref")),
                               ("rmem", ("offs", "size", "shm_ref")),
                               ("fmem", ("offs_low", "offs_high", "size", "global_id"))):
             st, paths = fast_struct(param, ["attr"] + [f"u.{kind}.{m}" for m in members])
-            self.union[kind] = st, tuple(p.rsplit(".", 1)[-1] for p in paths)
+            if paths != ("attr",) + tuple(f"u.{kind}.{m}" for m in members):
+                raise ValueError(f"optee_msg_param {kind}: members not in offset order")
+            self.union[kind] = st, paths
+        n = names()
+        self.attr = fast_struct(param, ["attr"])[0]
+        self.type_mask, self.meta = n.lc.OPTEE_MSG_ATTR_TYPE_MASK, n.lc.OPTEE_MSG_ATTR_META
+        self.kinds_smc, self.kinds_ffa = _param_kinds(n.attr_smc), _param_kinds(n.attr_ffa)
 
 
 @lru_cache(maxsize=1)
@@ -237,38 +244,46 @@ def _msg_layout() -> _MsgLayout:
     return _MsgLayout()
 
 
+def _param_kinds(types: dict[int, str]) -> dict[int, tuple[str, str | None]]:
+    """attr type -> (short name, layout kind) for one ABI's parameter type names."""
+    out = {}
+    for t, name in types.items():
+        short = name[len("OPTEE_MSG_ATTR_TYPE_"):]
+        out[t] = short, next((k for k in ("value", "tmem", "rmem", "fmem") if k.upper() in short), None)
+    return out
+
+
 def decode_msg_arg(read: ReadPhys, pa: int, ffa: bool = False) -> dict[str, Any]:
-    """An ``optee_msg_arg`` with its parameters, read from physical memory."""
+    """An ``optee_msg_arg`` with its parameters, read from physical memory (on every
+    yielding call, so this is written for speed: one struct unpack per parameter)."""
     n, m = names(), _msg_layout()
-    a = dict(zip(m.header[1], m.header[0].unpack_from(read(pa, m.hsize))))
-    out: dict[str, Any] = {"cmd": n.msg_cmd.get(a["cmd"], a["cmd"]), "func": a["func"],
-                           "session": a["session"], "ret": n.tee_err.get(a["ret"], _h(a["ret"])),
-                           "ret_origin": n.origin.get(a["ret_origin"], a["ret_origin"]),
-                           "num_params": a["num_params"], "params": []}
-    count = min(a["num_params"], 16)
+    cmd, func, session, ret, origin, num = m.header[0].unpack_from(read(pa, m.hsize))
+    params: list[dict[str, Any]] = []
+    out: dict[str, Any] = {"cmd": n.msg_cmd.get(cmd, cmd), "func": func, "session": session,
+                           "ret": n.tee_err.get(ret) or hex(ret),
+                           "ret_origin": n.origin.get(origin, origin), "num_params": num,
+                           "params": params}
+    count = min(num, 16)
     raw = read(pa + m.hsize, m.psize * count) if count else b""
-    types = n.attr_ffa if ffa else n.attr_smc
-    c = n.lc
+    kinds = m.kinds_ffa if ffa else m.kinds_smc
     for i in range(count):
         off = i * m.psize
-        attr = m.union["value"][0].unpack_from(raw, off)[0]
-        t = attr & c.OPTEE_MSG_ATTR_TYPE_MASK
-        name = types.get(t, _h(t))
-        d: dict[str, Any] = {"type": name[len("OPTEE_MSG_ATTR_TYPE_"):] if name.startswith("OPTEE") else name}
-        if attr & c.OPTEE_MSG_ATTR_META:
+        attr = m.attr.unpack_from(raw, off)[0]
+        short, kind = kinds.get(attr & m.type_mask, (hex(attr & m.type_mask), None))
+        d: dict[str, Any] = {"type": short}
+        if attr & m.meta:
             d["meta"] = True
-        kind = next((k for k in ("VALUE", "TMEM", "RMEM", "FMEM") if k in name), None)
-        if kind is not None:
-            st, keys = m.union[kind.lower()]
-            v = dict(zip(keys, st.unpack_from(raw, off)))
-            if kind == "FMEM":
-                d.update(offs=_h(v["offs_low"] | v["offs_high"] << 32), size=v["size"],
-                         global_id=_h(v["global_id"]))
-            elif kind == "VALUE":
-                d.update(a=_h(v["a"]), b=_h(v["b"]), c=_h(v["c"]))
-            else:
-                d.update({k: (v[k] if k == "size" else _h(v[k])) for k in v if k != "attr"})
-        out["params"].append(d)
+        if kind == "value":
+            _, a, b, c = m.union["value"][0].unpack_from(raw, off)
+            d["a"], d["b"], d["c"] = hex(a), hex(b), hex(c)
+        elif kind == "fmem":
+            _, lo, hi, size, gid = m.union["fmem"][0].unpack_from(raw, off)
+            d["offs"], d["size"], d["global_id"] = hex(lo | hi << 32), size, hex(gid)
+        elif kind is not None:                     # tmem / rmem: pointer-or-offset, size, ref
+            _, first, size, ref = m.union[kind][0].unpack_from(raw, off)
+            d["buf_ptr" if kind == "tmem" else "offs"], d["size"], d["shm_ref"] = \
+                hex(first), size, hex(ref)
+        params.append(d)
     return out
 
 

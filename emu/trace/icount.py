@@ -119,9 +119,9 @@ def _hook_add(uc: Any, htype: int, callback: Any, user: int, begin: int, end: in
 class InsnCounter:
     """Retired instructions of one Unicorn instance (one CPU view)."""
 
-    def __init__(self, uc: Any):
+    def __init__(self, uc: Any, slot: TzCounter | None = None):
         self.uc = uc
-        self.c = TzCounter()
+        self.c = slot if slot is not None else TzCounter()   # a slot of a shared array
         self.native, self.how = load_native()
         self._handle: ctypes.c_size_t | None = None
         self._cb: Any = None
