@@ -93,3 +93,11 @@ def test_lend_reclaim_over_ffa_shows_the_whole_protocol(capsys):
     assert handle in [e["handle"] for e in reclaims]
     names = [e["name"] for e in calls]
     assert names.index("FFA_MEM_LEND_64") < len(names) - 1 - names[::-1].index("FFA_MEM_RECLAIM")
+
+
+@pytest.mark.parametrize("name", ["trusted-ui", "secure-video-record"])
+@pytest.mark.parametrize("protmem", ["static", "dynamic"])
+def test_trusted_ui_and_recording_scenarios(name, protmem):
+    result = run_scenario(name, protmem=protmem)
+    assert result.passed, result.notes
+    assert {f["kind"] for f in result.faults} == {"external_abort", "dma_fault"}
