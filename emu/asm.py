@@ -10,7 +10,9 @@ keystone 0.9.2 has three gaps that this module closes, so the `.S` sources under
   addresses without moving any code;
 * it has no preprocessor: ``.equ`` definitions are injected from a ``defines`` mapping (the
   constants that the owning side read from its own C headers), and ``#include``/``#define``
-  lines are refused with a clear error rather than silently mis-assembled.
+  lines are refused with a clear error rather than silently mis-assembled. GNU as's
+  ``.include "file"`` is expanded here (relative to the including file's directory), so a
+  long unit can be split into files without a build-system change.
 
 Numeric local labels (``1:``) are rejected by keystone; a clear :class:`AsmError` says so.
 """
@@ -101,8 +103,14 @@ def _strip_comment(line: str) -> str:
     return line.rstrip()
 
 
-def _preprocess(source: str, name: str) -> tuple[list[str], list[str]]:
-    """Rewrite crypto instructions, collect labels, refuse what keystone mis-handles."""
+_INCLUDE_RE = re.compile(r'^\s*\.include\s+"([^"]+)"\s*$')
+_MAX_INCLUDE_DEPTH = 8
+
+
+def _preprocess(source: str, name: str, include_dir: Path | None = None,
+                depth: int = 0) -> tuple[list[str], list[str]]:
+    """Rewrite crypto instructions, collect labels, expand ``.include``, refuse what keystone
+    mis-handles."""
     out: list[str] = []
     labels: list[str] = []
     in_block_comment = False
@@ -125,6 +133,12 @@ def _preprocess(source: str, name: str) -> tuple[list[str], list[str]]:
             line = line[:start] + line[end + 2:]
         line = _strip_comment(line)
         stripped = line.strip()
+        inc = _INCLUDE_RE.match(line)
+        if inc:
+            sub_out, sub_labels = _include(inc.group(1), name, lineno, include_dir, depth)
+            out.extend(sub_out)
+            labels.extend(sub_labels)
+            continue
         if stripped.startswith("#"):
             raise AsmError(f"{name}:{lineno}: C preprocessor line not supported here "
                            f"(pass constants through 'defines'): {stripped}")
@@ -146,10 +160,26 @@ def _preprocess(source: str, name: str) -> tuple[list[str], list[str]]:
     return out, labels
 
 
+def _include(file: str, name: str, lineno: int, include_dir: Path | None,
+             depth: int) -> tuple[list[str], list[str]]:
+    if include_dir is None:
+        raise AsmError(f"{name}:{lineno}: .include needs a source file (assemble_file or "
+                       f"include_dir)")
+    if depth >= _MAX_INCLUDE_DEPTH:
+        raise AsmError(f"{name}:{lineno}: .include nested deeper than {_MAX_INCLUDE_DEPTH}")
+    path = include_dir / file
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise AsmError(f"{name}:{lineno}: cannot .include {file}: {exc.strerror}") from None
+    return _preprocess(text, path.name, path.parent, depth + 1)
+
+
 def assemble(source: str, base: int, *, name: str = "<asm>",
-             defines: Mapping[str, int] | None = None) -> Program:
+             defines: Mapping[str, int] | None = None,
+             include_dir: str | Path | None = None) -> Program:
     """Assemble ``source`` for address ``base``; return code and label addresses."""
-    lines, labels = _preprocess(source, name)
+    lines, labels = _preprocess(source, name, Path(include_dir) if include_dir else None)
     header = [f".equ {k}, {int(v):#x}" for k, v in sorted((defines or {}).items())]
     table = [".ltorg", ".balign 8", "__tzemu_symtab__:"] + [f".quad {lab}" for lab in labels]
     text = "\n".join(header + lines + table) + "\n"
@@ -171,4 +201,5 @@ def assemble(source: str, base: int, *, name: str = "<asm>",
 def assemble_file(path: str | Path, base: int, *,
                   defines: Mapping[str, int] | None = None) -> Program:
     path = Path(path)
-    return assemble(path.read_text(), base, name=path.name, defines=defines)
+    return assemble(path.read_text(), base, name=path.name, defines=defines,
+                    include_dir=path.parent)

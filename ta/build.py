@@ -52,7 +52,8 @@ def build_ta(entry: Mapping[str, Any]) -> bytes:
     source = Path(entry["source"])
     if not source.is_absolute():
         source = TA_DIR / source
-    program = assemble(source.read_text(), 0, name=source.name, defines=ta_defines())
+    program = assemble(source.read_text(), 0, name=source.name, defines=ta_defines(),
+                       include_dir=source.parent)
     slots = [program.sym(label) for label in entry.get("relative_relocs_labels", [])]
     return build_ta_elf(program, uuid=uuid.UUID(str(entry["uuid"])), flags=int(entry["flags"]),
                         stack_size=int(entry["stack_size"]),
@@ -71,18 +72,47 @@ def builtin_tas() -> dict[uuid.UUID, tuple[str, bytes]]:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m ta.build OUTDIR``: write every built-in TA as ``OUTDIR/<uuid>.elf``."""
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m ta.build OUTDIR", file=sys.stderr)
-        return 2
-    outdir = Path(args[0])
+def build_signed_tas(outdir: Path, manifest: Path = TAS_TOML, key: Any = None,
+                     algo: str = "pss") -> dict[uuid.UUID, Path]:
+    """issue 11: write every TA of ``manifest`` as a signed ``OUTDIR/<uuid>.ta`` (ta/sign.py,
+    bootstrap TA; ``key`` None = the project's test key). Returns UUID -> path."""
+    from ta.sign import sign_ta
     outdir.mkdir(parents=True, exist_ok=True)
-    for ta_uuid, (name, elf) in builtin_tas().items():
-        path = outdir / f"{ta_uuid}.elf"
+    written: dict[uuid.UUID, Path] = {}
+    for entry in load_manifest(manifest):
+        ta_uuid = uuid.UUID(str(entry["uuid"]))
+        path = outdir / f"{ta_uuid}.ta"
+        path.write_bytes(sign_ta(build_ta(entry), ta_uuid, key,
+                                 ta_version=int(entry.get("ta_version", 0)), algo=algo))
+        written[ta_uuid] = path
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m ta.build OUTDIR [--signed [--key PEM] [--algo pss|pkcs1]] [--manifest TOML]``:
+    write every TA as ``OUTDIR/<uuid>.elf``, and with ``--signed`` also as a signed
+    ``OUTDIR/<uuid>.ta`` (the project's test key unless ``--key``)."""
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m ta.build")
+    ap.add_argument("outdir")
+    ap.add_argument("--signed", action="store_true",
+                    help="also write signed <uuid>.ta files (OP-TEE bootstrap TA format)")
+    ap.add_argument("--key", help="RSA private key PEM for --signed (default: the test key)")
+    ap.add_argument("--algo", choices=["pss", "pkcs1"], default="pss")
+    ap.add_argument("--manifest", default=str(TAS_TOML), help="TA manifest (default ta/tas.toml)")
+    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    outdir = Path(args.outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    manifest = Path(args.manifest)
+    for entry in load_manifest(manifest):
+        path = outdir / f"{uuid.UUID(str(entry['uuid']))}.elf"
+        elf = build_ta(entry)
         path.write_bytes(elf)
-        print(f"{name}: {path} ({len(elf)} bytes)")
+        print(f"{entry['name']}: {path} ({len(elf)} bytes)")
+    if args.signed:
+        for ta_uuid, path in build_signed_tas(outdir, manifest, args.key, args.algo).items():
+            data = path.read_bytes()
+            print(f"{ta_uuid}: {path} ({len(data)} bytes, digest {data[20:52].hex()})")
     return 0
 
 

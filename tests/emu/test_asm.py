@@ -4,7 +4,7 @@ import struct
 import pytest
 from capstone import CS_ARCH_ARM64, CS_MODE_ARM, Cs
 
-from emu.asm import AsmError, assemble, crypto_encoding
+from emu.asm import AsmError, assemble, assemble_file, crypto_encoding
 
 
 def disasm(code: bytes, base: int) -> list[str]:
@@ -47,3 +47,29 @@ def test_defines_become_equates():
 def test_unsupported_source_gives_a_clear_error(src, words):
     with pytest.raises(AsmError, match=words):
         assemble(src, 0, name="bad.S")
+
+
+def test_include_expands_a_file_relative_to_the_including_one(tmp_path) -> None:
+    (tmp_path / "part.S").write_text("helper:\n    mov x0, #7\n    ret\n")
+    main = tmp_path / "main.S"
+    main.write_text('entry:\n    bl helper\n    .include "part.S"\nafter:\n    nop\n')
+    prog = assemble_file(main, 0x1000)
+    assert prog.sym("helper") == 0x1004 and prog.sym("after") == 0x100C
+
+
+def test_include_of_a_missing_file_names_the_including_line(tmp_path) -> None:
+    main = tmp_path / "main.S"
+    main.write_text('    nop\n    .include "nope.S"\n')
+    with pytest.raises(AsmError, match=r"main.S:2: cannot .include nope.S"):
+        assemble_file(main, 0)
+
+
+def test_include_without_a_source_file_is_refused() -> None:
+    with pytest.raises(AsmError, match=r"needs a source file"):
+        assemble('    .include "x.S"\n', 0, name="inline.S")
+
+
+def test_recursive_include_stops_with_a_clear_error(tmp_path) -> None:
+    (tmp_path / "loop.S").write_text('    .include "loop.S"\n')
+    with pytest.raises(AsmError, match=r"nested deeper than"):
+        assemble_file(tmp_path / "loop.S", 0)
