@@ -5,6 +5,7 @@ import errno
 from dataclasses import dataclass, field
 from typing import Any
 
+from emu.extents import ExtentAllocator
 from linux_side.errors import LinuxError
 
 PAGE_SIZE = 0x1000
@@ -19,53 +20,32 @@ class PageAllocator:
 
     def __init__(self, base: int, size: int, name: str = "kernel"):
         self.base, self.size, self.name = base, size, name
-        self._free: list[tuple[int, int]] = [(base, size)]
-        self.allocated: dict[int, int] = {}
+        self._extents = ExtentAllocator(base, size, PAGE_SIZE)
+        self.allocated = self._extents.allocated
 
     def alloc(self, nbytes: int) -> int:
-        need = page_align(max(nbytes, 1))
-        for i, (start, length) in enumerate(self._free):
-            if length >= need:
-                self._free[i:i + 1] = [] if length == need else [(start + need, length - need)]
-                self.allocated[start] = need
-                return start
-        raise LinuxError(errno.ENOMEM, f"{self.name} pool: no {need:#x} contiguous bytes")
+        pa = self._extents.alloc(nbytes)
+        if pa is None:
+            raise LinuxError(errno.ENOMEM, f"{self.name} pool: no {page_align(max(nbytes, 1)):#x} "
+                                           f"contiguous bytes")
+        return pa
 
     def alloc_aligned(self, nbytes: int, align: int) -> int:
         """Contiguous pages starting on an ``align`` boundary (a power of two of at least a
         page), as alloc_pages_exact's buddy allocation gives for a naturally aligned size."""
-        need = page_align(max(nbytes, 1))
-        align = max(align, PAGE_SIZE)
-        for i, (start, length) in enumerate(self._free):
-            first = (start + align - 1) & ~(align - 1)
-            if first + need > start + length:
-                continue
-            rest = [(start, first - start)] if first > start else []
-            if first + need < start + length:
-                rest.append((first + need, start + length - first - need))
-            self._free[i:i + 1] = rest
-            self.allocated[first] = need
-            return first
-        raise LinuxError(errno.ENOMEM, f"{self.name} pool: no {need:#x} contiguous bytes "
-                                       f"aligned to {align:#x}")
+        pa = self._extents.alloc(nbytes, align)
+        if pa is None:
+            raise LinuxError(errno.ENOMEM, f"{self.name} pool: no {page_align(max(nbytes, 1)):#x} "
+                                           f"contiguous bytes aligned to {max(align, PAGE_SIZE):#x}")
+        return pa
 
     def free(self, pa: int) -> None:
-        size = self.allocated.pop(pa, None)
-        if size is None:
+        if self._extents.free(pa) is None:
             raise ValueError(f"{self.name} pool: {pa:#x} was not allocated")
-        self._free.append((pa, size))
-        self._free.sort()
-        merged: list[tuple[int, int]] = []
-        for start, length in self._free:
-            if merged and merged[-1][0] + merged[-1][1] == start:
-                merged[-1] = (merged[-1][0], merged[-1][1] + length)
-            else:
-                merged.append((start, length))
-        self._free = merged
 
     @property
     def free_bytes(self) -> int:
-        return sum(length for _, length in self._free)
+        return self._extents.free_bytes
 
 
 USER_VA_BASE = 0x0000_0040_0000_0000

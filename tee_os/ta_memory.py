@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from emu.cpu import PROT_R, PROT_W, PROT_X, CpuView
+from emu.extents import ExtentAllocator
 from unicorn.unicorn_const import UC_MEM_FETCH, UC_MEM_WRITE
 
 PAGE = 0x1000
@@ -40,34 +41,24 @@ class PagePool:
 
     def __init__(self, base: int, size: int):
         self.base, self.size = base, size
-        self._free: list[tuple[int, int]] = [(base, size)]
+        self._extents = ExtentAllocator(base, size, PAGE)
 
     def alloc(self, nbytes: int) -> int:
-        need = (nbytes + PAGE - 1) & ~(PAGE - 1)
-        for i, (start, length) in enumerate(self._free):
-            if length >= need:
-                if length == need:
-                    del self._free[i]
-                else:
-                    self._free[i] = (start + need, length - need)
-                return start
-        raise OutOfMemory(f"TA page pool exhausted ({need:#x} bytes requested)")
+        pa = self._extents.alloc(nbytes)
+        if pa is None:
+            raise OutOfMemory(f"TA page pool exhausted ({self._extents.round(nbytes):#x} bytes "
+                              f"requested)")
+        return pa
 
     def free(self, pa: int, nbytes: int) -> None:
-        need = (nbytes + PAGE - 1) & ~(PAGE - 1)
-        self._free.append((pa, need))
-        self._free.sort()
-        merged: list[tuple[int, int]] = []
-        for start, length in self._free:
-            if merged and merged[-1][0] + merged[-1][1] == start:
-                merged[-1] = (merged[-1][0], merged[-1][1] + length)
-            else:
-                merged.append((start, length))
-        self._free = merged
+        size = self._extents.free(pa)
+        if size != self._extents.round(nbytes):
+            raise ValueError(f"TA page pool: free of {pa:#x}+{nbytes:#x} does not match an "
+                             f"allocation ({size!r})")
 
     @property
     def free_bytes(self) -> int:
-        return sum(length for _, length in self._free)
+        return self._extents.free_bytes
 
 
 class TaAddressSpace:
