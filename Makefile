@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench install clean
+.PHONY: run test bench fuzz install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,20 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+BENCHES := smc_roundtrip protection_cost protmem ffa svp trace
 bench: $(STAMP)
-	$(PY) bench/smc_roundtrip.py
+	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(PY) bench/$$b.py || exit 1; done
+
+# Coverage-guided fuzzing of the hostile-input surfaces (docs/security.md); a crash lands in
+# tests/fuzz/corpus/<target>/ and `make test` replays it from then on.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := msg_arg ffa_desc ffa_call ioctl ta_elf aes_stream
+fuzz: $(STAMP)
+	$(PY) -m pip install -q -e '.[fuzz]' || echo "atheris unavailable: random inputs instead"
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t ($(FUZZ_SECONDS)s)"; \
+	  FUZZ_SECONDS=$(FUZZ_SECONDS) $(PY) tests/fuzz/run_fuzz.py $$t || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -84,6 +84,7 @@ class Kernel:
         self.dma_heap_core = DmaHeapRegistry(self)
         self.tee_dma_heaps: dict[int, TeeDmaHeap] = {}
         self.user = UserSpace()
+        self._anon: dict[int, tuple[int, int]] = {}     # user_alloc va -> (pa, size)
         self.files: dict[int, OpenFile] = {}
         self.devices: dict[str, Callable[["Kernel"], Any]] = {}
         self.supplicant = Supplicant(config.ta_dirs)
@@ -254,7 +255,19 @@ class Kernel:
         """Anonymous user memory (mmap MAP_ANONYMOUS), backed by NS pages."""
         pa = self.pages.alloc(page_align(max(size, 1)))
         self.conduit.write(pa, bytes(page_align(max(size, 1))))
-        return self.user.map(pa, size)
+        va = self.user.map(pa, size)
+        self._anon[va] = (pa, max(size, 1))
+        return va
+
+    def user_free(self, va: int) -> None:
+        """munmap of a whole user_alloc mapping: unmap it and give its pages back."""
+        entry = self._anon.pop(va, None)
+        if entry is None:
+            raise LinuxError(errno.EINVAL, f"munmap: {va:#x} is not the start of an anonymous "
+                                           f"mapping")
+        pa, size = entry
+        self.user.unmap(va, size)
+        self.pages.free(pa)
 
     def copy_from_user(self, va: int, size: int) -> bytes:
         return b"".join(self.conduit.read(pa, n) for pa, n in self.user.resolve(va, size))

@@ -221,14 +221,17 @@ class Context:
             self._release_temps(temps)
             raise
         va = self.k.user_alloc(len(body))
-        self.k.copy_to_user(va, body)
-        buf = self.s["tee_ioctl_buf_data"].pack({"buf_ptr": va, "buf_len": len(body)})
         try:
-            self.k.ioctl(self.fd, request, buf)
-        except LinuxError:
-            self._release_temps(temps)
-            raise
-        return self.k.copy_from_user(va, len(body)), n
+            self.k.copy_to_user(va, body)
+            buf = self.s["tee_ioctl_buf_data"].pack({"buf_ptr": va, "buf_len": len(body)})
+            try:
+                self.k.ioctl(self.fd, request, buf)
+            except LinuxError:
+                self._release_temps(temps)
+                raise
+            return self.k.copy_from_user(va, len(body)), n
+        finally:
+            self.k.user_free(va)                 # the argument buffer lives for one call
 
     def open_session(self, uuid: uuidlib.UUID | str, op: Operation | None = None,
                      login: int = 0, check: bool = True) -> "Session":

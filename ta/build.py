@@ -100,7 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--key", help="RSA private key PEM for --signed (default: the test key)")
     ap.add_argument("--algo", choices=["pss", "pkcs1"], default="pss")
     ap.add_argument("--manifest", default=str(TAS_TOML), help="TA manifest (default ta/tas.toml)")
-    args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        args = ap.parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exc:                  # usage error: status 2, as before
+        return int(exc.code or 0)
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     manifest = Path(args.manifest)

@@ -50,6 +50,14 @@ class SecureConfig:
     protmem_access: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
     # TA UUID -> [(TA VA, device PA, size)]: device frames the platform lets that TA program
     ta_device_maps: dict = field(default_factory=dict)
+    # issue 11: signed .ta files (tee_os/signed_ta.py): the RSA public key (PEM) they are
+    # verified with, and whether digest/signature are checked at all (--no-verify-ta).
+    ta_public_key: bytes | None = None
+    verify_ta: bool = True
+    # Ask the REE TA store (tee-supplicant) before the built-in TAs, so a user's <uuid>.ta
+    # overrides a built-in TA of the same UUID. The platform sets it when TA directories are
+    # configured (OP-TEE itself tries early TAs first; tzemu lets the user's file win).
+    ree_ta_store_first: bool = False
 
 
 @dataclass

@@ -18,6 +18,7 @@ from tee_os.mobj import MobjError
 from tee_os.msg import MsgParam
 from tee_os.pta import PSEUDO_TAS, PseudoTa, PtaBuffer
 from tee_os.rpc import RpcAllocPayload, RpcCmd, RpcCmdReply, RpcFreePayload, RpcPayload
+from tee_os.signed_ta import is_plain_elf, load_plain_elf_ta, load_signed_ta_info
 from tee_os.ta_loader import TaImage, TaLoadError, load_ta_elf
 from emu.cpu import PROT_RW
 from tee_os.ta_memory import AccessDenied, OutOfMemory
@@ -51,11 +52,21 @@ class TaManager:
         self.sessions: dict[int, Session] = {}
         self._next_session = 1
         self.loaded_from_ree: dict[uuidlib.UUID, str] = {}
+        self.image_digests: dict[uuidlib.UUID, str] = {}   # issue 11: SHA-256 for "ta_load"
+        self._ree_asked: set[uuidlib.UUID] = set()        # UUIDs already asked of the REE store
         self.ptas: dict[uuidlib.UUID, PseudoTa] = {cls.uuid: cls(sos) for cls in PSEUDO_TAS}
 
     # --- images ----------------------------------------------------------------------------
     def add_image(self, name: str, elf: bytes) -> TaImage:
-        image = load_ta_elf(elf, name=name)
+        # issue 11: a built-in image may also be a signed .ta (struct shdr magic): check it
+        # with the configured key through tee_os.signed_ta; a bare ELF loads as before.
+        if is_plain_elf(elf):
+            image = load_ta_elf(elf, name=name)
+        else:
+            cfg = self.sos.config
+            image, hdr = load_signed_ta_info(elf, expected_uuid=None, verify=cfg.verify_ta,
+                                             public_key_pem=cfg.ta_public_key, name=name)
+            self.image_digests[image.uuid] = hdr.digest_hex
         self.images[image.uuid] = image
         return image
 
@@ -81,9 +92,18 @@ class TaManager:
             elf = self.sos.read_ns(payload.pa, size)
         finally:
             yield RpcFreePayload(payload)
-        image = load_ta_elf(elf, name=f"{uuid}.ta")
-        if image.uuid != uuid:
-            raise TaLoadError(c.TEE_ERROR_SECURITY, f"TA file for {uuid} carries UUID {image.uuid}")
+        # issue 11: signed .ta (tee_os/signed_ta.py: shdr rules, digest, RSA signature with
+        # the configured key, bootstrap UUID = requested = ta_head UUID -> TEE_ERROR_SECURITY);
+        # a bare ELF is still accepted with a warning (tzemu compatibility, docs/tas.md).
+        name = f"{uuid}.ta"
+        if is_plain_elf(elf):
+            image, digest = load_plain_elf_ta(elf, expected_uuid=uuid, name=name)
+        else:
+            cfg = self.sos.config
+            image, hdr = load_signed_ta_info(elf, expected_uuid=uuid, verify=cfg.verify_ta,
+                                             public_key_pem=cfg.ta_public_key, name=name)
+            digest = hdr.digest_hex
+        self.image_digests[uuid] = digest
         self.loaded_from_ree[uuid] = image.name
         self.images[uuid] = image
         return image
@@ -107,7 +127,10 @@ class TaManager:
             self.instances[image.uuid] = inst
         if sos.bus.active:
             sos.bus.emit("ta_load", "S-EL1", uuid=str(image.uuid), name=image.name,
-                         flags=image.flags)
+                         flags=image.flags,
+                         # issue 11: the .ta file and its SHA-256 digest (None: built-in ELF)
+                         file=self.loaded_from_ree.get(image.uuid),
+                         digest=self.image_digests.get(image.uuid))
         return inst
 
     def _destroy(self, inst: TaInstance) -> None:
@@ -228,7 +251,12 @@ class TaManager:
             return c.TEE_SUCCESS, c.TEE_ORIGIN_TEE, session.id
         image = self.images.get(uuid)
         try:
+            if (image is not None and self.sos.config.ree_ta_store_first
+                    and uuid not in self._ree_asked):
+                self._ree_asked.add(uuid)                 # once per UUID, like a TA cache
+                image = (yield from self._fetch_from_ree(uuid)) or image
             if image is None:
+                self._ree_asked.add(uuid)
                 image = yield from self._fetch_from_ree(uuid)
             if image is None:
                 return c.TEE_ERROR_ITEM_NOT_FOUND, c.TEE_ORIGIN_TEE, 0

@@ -5,6 +5,7 @@ Errors are one clear line on stderr and a non-zero exit status, never a tracebac
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -19,35 +20,33 @@ from emu.asm import AsmError
 from emu.platform_map import PlatformConfigError
 from linux_side.errors import LinuxError
 from linux_side.teec import TeecError
+from tzemu.abi_cli import add_abi_commands, run_abi
 from tzemu.aes_stream import AesStreamError
+from tzemu.cli_args import add_attach_arguments, add_boot_arguments, attachments, boot_options
+from tzemu.gdb_cli import add_gdb_commands
+from tzemu.trace import add_trace_commands
 from tzemu.demo import run_ta_roundtrip
 from tzemu.svp import SvpError
 
 
-def _boot_options(args: argparse.Namespace) -> dict:
-    opts = {"platform_file": args.platform, "seed": args.seed, "threads": args.threads,
-            "ta_dirs": args.ta_dir or ()}
-    if getattr(args, "protmem", None):
-        opts["protmem"] = args.protmem
-    if getattr(args, "use_case", None):
-        opts["protmem_use_cases"] = tuple(args.use_case)
-    return opts
+# Shared with the gdb and trace front ends (tzemu/cli_args.py).
+_boot_options = boot_options
+_add_boot_arguments = add_boot_arguments
 
 
-def _add_boot_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--abi", choices=["smc", "ffa"], default="smc",
-                   help="smc: OP-TEE SMC ABI via an OP-TEE dispatcher at EL3; ffa: FF-A with an "
-                        "SPMD at EL3 and the SPMC in the secure OS (SPMC_AT_EL=1)")
-    p.add_argument("--platform", metavar="FILE", help="platform memory-map TOML (default: built in)")
-    p.add_argument("--seed", type=int, default=0, help="seed for everything guest-visible (default 0)")
-    p.add_argument("--threads", type=int, default=4, help="secure threads (default 4)")
-    p.add_argument("--ta-dir", action="append", metavar="DIR",
-                   help="directory of <uuid>.ta files served by tee-supplicant (repeatable)")
-    p.add_argument("--protmem", choices=["static", "dynamic"],
-                   help="protected memory: static carveouts or memory lent from CMA")
-    p.add_argument("--use-case", action="append", metavar="NAME",
-                   choices=["secure-video", "trusted-ui", "secure-video-record"],
-                   help="protected-memory use cases to offer (repeatable; default secure-video)")
+@contextlib.contextmanager
+def _booted(args: argparse.Namespace, opts: dict):
+    """Boot, then attach what --trace / --gdb ask for; detach when the workload ends."""
+    p = tzemu.boot(abi=args.abi, **opts)
+    attached = []
+    try:
+        for attach in attachments(args):
+            attached.append(attach(p))
+        yield p
+    finally:
+        for obj in reversed(attached):
+            if obj is not None:
+                obj.close()
 
 
 def cmd_info(args: argparse.Namespace, console: Console) -> int:
@@ -97,8 +96,7 @@ def _play(args: argparse.Namespace, console: Console, stream: bytes, key: str, i
     fsize = __import__("tzemu.video", fromlist=["frame_size"]).frame_size(args.format, args.width, args.height)
     if opts["protmem"] == "dynamic":
         opts["protmem_min_size"] = max(0x100000, (fsize + 0xFFFFF) & ~0xFFFFF)
-    p = tzemu.boot(abi=args.abi, **opts)
-    with Progress(console=console, transient=True) as bar:
+    with _booted(args, opts) as p, Progress(console=console, transient=True) as bar:
         task = bar.add_task("decrypting", total=None)
         res = svp.play(p, stream, key=key, iv=iv, serialize_iv=args.serialize_iv,
                        cipher=args.cipher, per_buffer_padding=not args.no_per_buffer_padding,
@@ -182,13 +180,13 @@ def cmd_xtest(args: argparse.Namespace, console: Console) -> int:
         return 2
     opts = _boot_options(args)
     opts.setdefault("protmem", "static")
-    p = tzemu.boot(abi=args.abi, **opts)
-    if args.sdp_basic:
-        rep = xtest.run_sdp_basic(p, size=args.size, loop=args.loops, heap=args.heap_name,
-                                  rnd_offset=not args.no_offset, verbosity=1 + args.verbose,
-                                  seed=args.seed)
-    else:
-        rep = xtest.run_1014(p, heap=args.heap_name, seed=args.seed)
+    with _booted(args, opts) as p:
+        if args.sdp_basic:
+            rep = xtest.run_sdp_basic(p, size=args.size, loop=args.loops, heap=args.heap_name,
+                                      rnd_offset=not args.no_offset, verbosity=1 + args.verbose,
+                                      seed=args.seed)
+        else:
+            rep = xtest.run_1014(p, heap=args.heap_name, seed=args.seed)
     for line in rep.lines:
         print(line)
     return 1 if rep.failed_cases or rep.failed_subtests else 0
@@ -202,7 +200,7 @@ def cmd_scenario(args: argparse.Namespace, console: Console) -> int:
             print(f"{s.name:14} {s.description}{extra}")
         return 0
     opts = _boot_options(args)
-    result = run_scenario(args.name, abi=args.abi, **opts)
+    result = run_scenario(args.name, abi=args.abi, attach=attachments(args), **opts)
     if args.json:
         print(json.dumps(result.to_json(), indent=1, default=str))
     else:
@@ -234,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_fn, help_text) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)
         _add_boot_arguments(sp)
+        if name in ("run", "svp", "xtest", "scenario"):
+            add_attach_arguments(sp)
         if name in ("info", "tzc"):
             sp.add_argument("--json", action="store_true", help="machine-readable output")
         if name == "xtest":
@@ -268,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("action", choices=["list", "run"])
             sp.add_argument("name", nargs="?", help="scenario name (see 'tzemu scenario list')")
             sp.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_abi_commands(sub)
+    add_gdb_commands(sub, add_boot_arguments)
+    add_trace_commands(sub, add_boot_arguments)
     return parser
 
 
@@ -277,8 +280,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    if args.command == "abi":
+        return run_abi(args)
     console = Console()
-    fn = COMMANDS[args.command][0]
+    fn = (getattr(args, "gdb_command", None) or getattr(args, "handler", None)
+          or COMMANDS[args.command][0])
     try:
         return fn(args, console)
     except (tzemu.PlatformError, PlatformConfigError, AbiError, AsmError, LinuxError, TeecError,

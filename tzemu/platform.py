@@ -67,6 +67,9 @@ class BootOptions:
     # --- issue 9 (`tzemu abi check`): build each side from a given header tree --------------
     linux_abi_tree: str | Path | None = None    # include dir for linux_abi(tree); None: own copy
     secure_abi_tree: str | Path | None = None   # include dir for secure_abi(tree); None: own copy
+    # --- issue 11: signed .ta files from ta_dirs ---------------------------------------------
+    ta_key: str | Path | None = None    # RSA public (or private) key PEM; None: the test key
+    verify_ta: bool = True              # False: skip digest/signature checks (warns once)
 
 
 class NsConduit:
@@ -200,7 +203,9 @@ class Platform:
                                 tzc_base=self.tzc_base,
                                 sram_base=mm.layout["tee_os_sram_base"],
                                 protmem_access=self._protmem_access(),
-                                ta_device_maps=self._ta_device_maps(ta_defines())),
+                                ta_device_maps=self._ta_device_maps(ta_defines()),
+                                ree_ta_store_first=bool(options.ta_dirs),
+                                **self._ta_key_config(options)),   # issue 11
             ta_store=tas, foreign_interrupt_pending=self.gic.ns_pending,
             abi=secure_abi(options.secure_abi_tree))  # issue 9: --optee-tree
         self.access.on_interrupt = self.secure_os.tzc_interrupt
@@ -281,6 +286,25 @@ class Platform:
     def _protmem_access(self) -> dict[int, tuple[tuple[int, ...], tuple[int, ...]]]:
         return {self.use_case_id(name): rw for name, rw in self.memory_map.protmem_access.items()
                 if name in USE_CASES}
+
+    @staticmethod
+    def _ta_key_config(options: BootOptions) -> dict[str, Any]:
+        """issue 11: the public key signed .ta files are verified with (SecureConfig fields)."""
+        if not options.verify_ta and options.ta_key is None:
+            return {"ta_public_key": None, "verify_ta": False}
+        if options.ta_key is None:
+            from ta.sign import test_public_key_pem
+            return {"ta_public_key": test_public_key_pem(), "verify_ta": options.verify_ta}
+        try:
+            pem = Path(options.ta_key).read_bytes()
+        except OSError as exc:
+            raise PlatformError(f"--ta-key {options.ta_key}: {exc.strerror or exc}") from None
+        from tee_os.signed_ta import TaLoadError, check_ta_public_key
+        try:
+            check_ta_public_key(pem)
+        except TaLoadError as exc:
+            raise PlatformError(f"--ta-key {options.ta_key}: {exc.message}") from None
+        return {"ta_public_key": pem, "verify_ta": options.verify_ta}
 
     def _protmem_config(self) -> dict[str, Any]:
         """The secure OS's protected-memory platform configuration for the chosen mode."""

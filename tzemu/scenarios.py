@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid as uuidlib
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import tzemu
 from linux_side.teec import (TEEC_MEMREF_PARTIAL_INOUT, TEEC_MEMREF_PARTIAL_INPUT,
@@ -206,7 +206,12 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
 )}
 
 
-def run_scenario(name: str, **options: Any) -> ScenarioResult:
+def run_scenario(name: str, *, attach: Sequence[Callable[[Any], Any]] = (),
+                 **options: Any) -> ScenarioResult:
+    """Boot with ``options`` (over the scenario's defaults), run it, return every event.
+
+    Each ``attach`` callable gets the booted platform before the scenario starts (a gdb stub,
+    a tracer) and returns an object whose ``close()`` runs when the scenario ends."""
     scenario = SCENARIOS.get(name)
     if scenario is None:
         raise tzemu.PlatformError(f"unknown scenario {name!r} (known: {', '.join(SCENARIOS)})")
@@ -215,8 +220,16 @@ def run_scenario(name: str, **options: Any) -> ScenarioResult:
         raise tzemu.PlatformError("lend-reclaim needs --protmem dynamic")
     p = tzemu.boot(record_events=1_000_000, **opts)
     p.bus.clear()
-    notes: list[str] = []
-    passed = scenario.run(p, notes)
+    attached = []
+    try:
+        for fn in attach:
+            attached.append(fn(p))
+        notes: list[str] = []
+        passed = scenario.run(p, notes)
+    finally:
+        for obj in reversed(attached):
+            if obj is not None:
+                obj.close()
     events = [e.to_dict() for e in p.bus.recorded]
     faults = [e for e in events if e["kind"] in ("fault", "external_abort", "dma_fault")]
     return ScenarioResult(name, passed, events, faults, notes)

@@ -70,6 +70,18 @@ def _symbolizer(platform: Any) -> Symbolizer:
     return sym
 
 
+def _seed_ffa(platform: Any, decoder: Decoder) -> None:
+    """With the FF-A ABI, RXTX_MAP and the shared argument buffers happened at boot, before
+    tracing: take the TX buffer, version and live handles from the SPMC's own records."""
+    spmc = getattr(getattr(platform.secure_os, "ffa", None), "spmc", None)
+    if platform.options.abi != "ffa" or spmc is None:
+        return
+    mb = spmc.mailbox
+    major, minor = spmc.caller_version
+    decoder.seed_ffa((mb.tx, mb.size // 4096) if mb.mapped else None, major << 16 | minor,
+                     {t.handle: list(t.constituents) for t in spmc.handles()})
+
+
 def _instrument_linux(platform: Any, tracer: Tracer) -> None:
     """ioctl / ioctl_return / fd_close events from the Linux model, for as long as tracing."""
     kernel, bus = platform.kernel, platform.bus
@@ -119,6 +131,7 @@ def attach_trace(platform: Any, path: Any, fmt: str | None = None, insn: bool = 
     flt = filters if isinstance(filters, TraceFilter) else TraceFilter.parse(filters)
     decoder = Decoder(read_phys=platform.physmem.read,
                       nsaid_names={v: k for k, v in platform.memory_map.nsaid.items()})
+    _seed_ffa(platform, decoder)
     info = {"abi": platform.options.abi, "seed": platform.options.seed,
             "platform": platform.memory_map.name, **(meta or {})}
     tracer = Tracer(platform.bus, {str(w): v for w, v in platform.views.items()},

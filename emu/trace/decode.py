@@ -30,11 +30,6 @@ _FID_PREFIXES = ("OPTEE_SMC_", "FFA_", "ARM_SMCCC_", "SMCCC_", "TEESMC_OPTEED_")
 _h = hex          # addresses, handles and raw values are shown in hex
 
 
-def _signed32(v: int) -> int:
-    v &= M32
-    return v - (1 << 32) if v >> 31 else v
-
-
 def _table(sets: Iterable[AbiSet], prefixes: tuple[str, ...], skip: tuple[str, ...] = (),
            keep: Callable[[str, int], bool] = lambda n, v: True) -> dict[int, str]:
     """value -> the shortest header name with one of ``prefixes`` (ties: alphabetical)."""
@@ -125,15 +120,13 @@ def mem_attributes(value: int) -> dict[str, Any]:
     """The memory region attributes field (type, cacheability, shareability, NS bit)."""
     s = names().sc
     mtype = (value & s.FFA_MEMORY_TYPE_MASK) >> s.FFA_MEMORY_TYPE_OFFSET
-    out: dict[str, Any] = {"raw": _h(value), "type": {s.FFA_MEMORY_NOT_SPECIFIED_MEM: "unspecified",
-                           s.FFA_MEMORY_DEVICE_MEM: "device", s.FFA_MEMORY_NORMAL_MEM: "normal"}
-                           .get(mtype, "reserved")}
+    kinds = {s.FFA_MEMORY_NOT_SPECIFIED_MEM: "unspecified", s.FFA_MEMORY_DEVICE_MEM: "device",
+             s.FFA_MEMORY_NORMAL_MEM: "normal"}
+    out: dict[str, Any] = {"raw": _h(value), "type": kinds.get(mtype, "reserved")}
     if mtype:
-        out["cacheability"] = (value & s.FFA_MEMORY_CACHEABILITY_MASK) >> s.FFA_MEMORY_CACHEABILITY_OFFSET
-        out["shareability"] = (value & s.FFA_MEMORY_SHAREABILITY_MASK) >> s.FFA_MEMORY_SHAREABILITY_OFFSET
-    if value & s.FFA_MEMORY_SECURITY_MASK:
-        out["ns"] = True
-    return out
+        out.update(cacheability=(value & s.FFA_MEMORY_CACHEABILITY_MASK) >> s.FFA_MEMORY_CACHEABILITY_OFFSET,
+                   shareability=(value & s.FFA_MEMORY_SHAREABILITY_MASK) >> s.FFA_MEMORY_SHAREABILITY_OFFSET)
+    return {**out, "ns": True} if value & s.FFA_MEMORY_SECURITY_MASK else out
 
 
 def mem_flags(value: int) -> list[str]:
@@ -187,13 +180,9 @@ def decode_mem_descriptor(buf: bytes, version: int | None = None) -> dict[str, A
 
 def parse_constituents(buf: bytes, offset: int, count: int) -> list[dict[str, Any]]:
     rng = names().sec.struct("ffa_address_range")
-    out = []
-    while count > 0 and offset + rng.size <= len(buf):
-        r = rng.unpack(buf, offset)
-        out.append({"address": _h(r["address"]), "pages": r["page_count"]})
-        offset += rng.size
-        count -= 1
-    return out
+    return [{"address": _h(r["address"]), "pages": r["page_count"]}
+            for r in (rng.unpack(buf, o) for o in range(offset, offset + count * rng.size, rng.size)
+                      if o + rng.size <= len(buf))]
 
 
 def fast_struct(layout: Any, paths: Sequence[str]) -> tuple[struct.Struct, tuple[str, ...]]:
@@ -215,6 +204,15 @@ def fast_struct(layout: Any, paths: Sequence[str]) -> tuple[struct.Struct, tuple
 _FMT = {1: "B", 2: "H", 4: "I", 8: "Q"}
 
 
+def _ordered(layout: Any, paths: list[str]) -> struct.Struct:
+    """fast_struct for members the decoder lists in offset order (checked: a header whose
+    order differs must not be misread silently)."""
+    st, got = fast_struct(layout, paths)
+    if list(got) != paths:
+        raise ValueError(f"{layout.name}: members {paths} are not in offset order")
+    return st
+
+
 class _MsgLayout:
     """optee_msg_arg / optee_msg_param readers, built once from linux_abi() layouts."""
 
@@ -222,19 +220,13 @@ class _MsgLayout:
         lin = names().lin
         arg, param = lin.struct("optee_msg_arg"), lin.struct("optee_msg_param")
         self.hsize, self.psize = arg.size, param.size
-        self.header = fast_struct(arg, ("cmd", "func", "session", "ret", "ret_origin", "num_params"))
-        if self.header[1] != ("cmd", "func", "session", "ret", "ret_origin", "num_params"):
-            raise ValueError("optee_msg_arg: header members not in offset order")
-        self.union: dict[str, tuple[struct.Struct, tuple[str, ...]]] = {}
-        for kind, members in (("value", ("a", "b", "c")), ("tmem", ("buf_ptr", "size", "shm_ref")),
-                              ("rmem", ("offs", "size", "shm_ref")),
-                              ("fmem", ("offs_low", "offs_high", "size", "global_id"))):
-            st, paths = fast_struct(param, ["attr"] + [f"u.{kind}.{m}" for m in members])
-            if paths != ("attr",) + tuple(f"u.{kind}.{m}" for m in members):
-                raise ValueError(f"optee_msg_param {kind}: members not in offset order")
-            self.union[kind] = st, paths
+        self.header = _ordered(arg, ["cmd", "func", "session", "ret", "ret_origin", "num_params"])
+        self.union = {kind: _ordered(param, ["attr"] + [f"u.{kind}.{m}" for m in members])
+                      for kind, members in (("value", "abc"), ("tmem", ("buf_ptr", "size", "shm_ref")),
+                                            ("rmem", ("offs", "size", "shm_ref")),
+                                            ("fmem", ("offs_low", "offs_high", "size", "global_id")))}
         n = names()
-        self.attr = fast_struct(param, ["attr"])[0]
+        self.attr = _ordered(param, ["attr"])
         self.type_mask, self.meta = n.lc.OPTEE_MSG_ATTR_TYPE_MASK, n.lc.OPTEE_MSG_ATTR_META
         self.kinds_smc, self.kinds_ffa = _param_kinds(n.attr_smc), _param_kinds(n.attr_ffa)
 
@@ -257,7 +249,7 @@ def decode_msg_arg(read: ReadPhys, pa: int, ffa: bool = False) -> dict[str, Any]
     """An ``optee_msg_arg`` with its parameters, read from physical memory (on every
     yielding call, so this is written for speed: one struct unpack per parameter)."""
     n, m = names(), _msg_layout()
-    cmd, func, session, ret, origin, num = m.header[0].unpack_from(read(pa, m.hsize))
+    cmd, func, session, ret, origin, num = m.header.unpack_from(read(pa, m.hsize))
     params: list[dict[str, Any]] = []
     out: dict[str, Any] = {"cmd": n.msg_cmd.get(cmd, cmd), "func": func, "session": session,
                            "ret": n.tee_err.get(ret) or hex(ret),
@@ -274,13 +266,13 @@ def decode_msg_arg(read: ReadPhys, pa: int, ffa: bool = False) -> dict[str, Any]
         if attr & m.meta:
             d["meta"] = True
         if kind == "value":
-            _, a, b, c = m.union["value"][0].unpack_from(raw, off)
+            _, a, b, c = m.union["value"].unpack_from(raw, off)
             d["a"], d["b"], d["c"] = hex(a), hex(b), hex(c)
         elif kind == "fmem":
-            _, lo, hi, size, gid = m.union["fmem"][0].unpack_from(raw, off)
+            _, lo, hi, size, gid = m.union["fmem"].unpack_from(raw, off)
             d["offs"], d["size"], d["global_id"] = hex(lo | hi << 32), size, hex(gid)
         elif kind is not None:                     # tmem / rmem: pointer-or-offset, size, ref
-            _, first, size, ref = m.union[kind][0].unpack_from(raw, off)
+            _, first, size, ref = m.union[kind].unpack_from(raw, off)
             d["buf_ptr" if kind == "tmem" else "offs"], d["size"], d["shm_ref"] = \
                 hex(first), size, hex(ref)
         params.append(d)
@@ -322,17 +314,17 @@ class Decoder:
         self._yield_ret = _table((self.n.lin,), ("OPTEE_FFA_YIELDING_CALL_RETURN_",))
         self._tzc_action = _table((self.n.sec,), ("TZC_ACTION_",))
         self._tzc_sec = _table((self.n.sec,), ("TZC_REGION_S_",))
-        self._by_kind: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
-            "smc": self._smc, "smc_return": self._smc_return, "world_switch": self._switch,
-            "msg": lambda w, f: {"cmd": self.n.msg_cmd.get(f.get("cmd"), f.get("cmd"))},
-            "rpc_cmd": lambda w, f: {"cmd": self.n.rpc_cmd.get(f.get("cmd"), f.get("cmd"))},
-            "ta_syscall": lambda w, f: {"syscall": self.n.syscall.get(f.get("nr"), f.get("name"))},
-            "tzc_program": self._tzc_program, "tzc_verdict": self._verdict,
-            "external_abort": self._abort, "tzc_violation": self._violation,
-            "protmem_lend": self._use_case, "protmem_reclaim": self._use_case,
-            "ffa_call": self._ffa_call, "optee_ffa": lambda w, f: {
-                "service": self.n.optee_ffa.get(f.get("service"), f.get("service"))},
-            "ioctl": self._ioctl, "ioctl_return": self._ioctl_return}
+        self._by_kind = {"smc": self._smc, "smc_return": self._smc_return,
+                         "tzc_program": self._tzc_program, **self._simple()}
+
+    def seed_ffa(self, tx: tuple[int, int] | None, version: int | None,
+                 shares: dict[int, list[tuple[int, int]]]) -> None:
+        """FF-A state set up before tracing began (at boot): the TX buffer (pa, pages), the
+        negotiated version and live handles -> [(pa, pages)], from whoever knows them."""
+        self.ffa = True
+        self.tx, self.ffa_version = tx or self.tx, version or self.ffa_version
+        for handle, runs in shares.items():
+            self.shm[handle] = [{"address": _h(pa), "pages": n} for pa, n in runs]
 
     def decode(self, kind: str, world: str, fields: dict[str, Any]) -> dict[str, Any]:
         fn = self._by_kind.get(kind)
@@ -487,7 +479,7 @@ class Decoder:
     def _ffa_result(self, fid: int, w: list[int], call: dict[str, Any]) -> dict[str, Any]:
         s, d = self.s, {"status": self.fid_name(w[0])}
         if w[0] == s.FFA_ERROR:
-            d["error"] = self.n.ffa_err.get(w[2], str(_signed32(w[2])))
+            d["error"] = self.n.ffa_err.get(w[2], str(w[2] - (w[2] >> 31 << 32)))
             return d
         if fid == s.FFA_VERSION:
             if not w[0] >> 31:
@@ -526,84 +518,74 @@ class Decoder:
         return d
 
     # --- worlds, secure OS, TZC, Linux ---------------------------------------------------------
-    def _switch(self, world: str, f: dict[str, Any]) -> dict[str, Any]:
-        d = {"from_el": EL_TOKENS.get(f.get("frm"), "?"), "to_el": EL_TOKENS.get(f.get("to"), "?")}
-        if self.calls:
-            d["call"] = self.calls[-1]["id"]
-        return d
+    def _simple(self) -> dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]]:
+        """Events whose decoding is a lookup or two."""
+        n, get = self.n, (lambda table, v: table.get(v, v))
+        master = self._master
+        return {
+            "world_switch": lambda w, f: {"from_el": EL_TOKENS.get(f.get("frm"), "?"),
+                                          "to_el": EL_TOKENS.get(f.get("to"), "?"),
+                                          **({"call": self.calls[-1]["id"]} if self.calls else {})},
+            "msg": lambda w, f: {"cmd": get(n.msg_cmd, f.get("cmd"))},
+            "rpc_cmd": lambda w, f: {"cmd": get(n.rpc_cmd, f.get("cmd"))},
+            "ta_syscall": lambda w, f: {"syscall": n.syscall.get(f.get("nr"), f.get("name"))},
+            "optee_ffa": lambda w, f: {"service": get(n.optee_ffa, f.get("service"))},
+            "protmem_lend": self._use_case, "protmem_reclaim": self._use_case,
+            "ffa_call": lambda w, f: {"error": n.ffa_err.get(f["error"] & M32, f["error"])}
+            if isinstance(f.get("error"), int) else {},
+            "ffa_mem": lambda w, f: {**({"handle": _h(f["handle"])} if isinstance(f.get("handle"), int) else {}),
+                                     **({"receivers": [{"endpoint": _h(ep), "perm": _perm(p, self.s)}
+                                                       for ep, p in f["receivers"]]} if f.get("receivers") else {})},
+            "tzc_verdict": lambda w, f: {"master": "secure" if f.get("secure") else master(int(f.get("nsaid", 0)))},
+            "external_abort": lambda w, f: {"fail": {
+                "FAIL_ADDRESS": _h(int(f["fail"].get("FAIL_ADDRESS", 0))),
+                "FAIL_CONTROL": decode_fail_control(int(f["fail"].get("FAIL_CONTROL", 0))),
+                "FAIL_ID": _h(int(f["fail"].get("FAIL_ID", 0)))}} if f.get("fail") else {},
+            "tzc_violation": lambda w, f: {"FAIL_CONTROL": decode_fail_control(int(f.get("control", 0)))},
+            "ioctl": self._ioctl, "ioctl_return": self._ioctl}
 
     def _use_case(self, world: str, f: dict[str, Any]) -> dict[str, Any]:
-        return {"use_case": self.n.use_case.get(f.get("use_case"), f.get("use_case"))} \
-            if "use_case" in f else {}
-
-    def _ffa_call(self, world: str, f: dict[str, Any]) -> dict[str, Any]:
-        err = f.get("error")
-        return {"error": self.n.ffa_err.get(err & M32, err)} if isinstance(err, int) else {}
+        return {"use_case": self.n.use_case.get(f["use_case"], f["use_case"])} if "use_case" in f else {}
 
     def _master(self, nsaid: int) -> str:
         return self.nsaid_names.get(nsaid, f"nsaid{nsaid}")
 
     def _tzc_program(self, world: str, f: dict[str, Any]) -> dict[str, Any]:
+        """A register write; region base/top are accumulated from the low/high halves."""
         s, off, value = self.s, int(f.get("offset", -1)), int(f.get("value", 0))
-        stride, nf = 1 << s.TZC_REGION_SIZE_SHIFT, s.TZC_REGION_ATTR_F_EN_MASK.bit_length()
+        nf = s.TZC_REGION_ATTR_F_EN_MASK.bit_length()
         if off == s.TZC_ACTION:
             return {"action": self._tzc_action.get(value & max(self._tzc_action), _h(value))}
         if off == s.TZC_GATE_KEEPER:
             return {"open_request": [i for i in range(nf) if value >> i & 1]}
         if off < s.TZC_REGION_BASE_LOW_0:
             return {}
-        n, r = divmod(off - s.TZC_REGION_BASE_LOW_0, stride)
+        n, r = divmod(off - s.TZC_REGION_BASE_LOW_0, 1 << s.TZC_REGION_SIZE_SHIFT)
         reg = self.regions.setdefault(n, {"base": 0, "top": 0})
-        rb = int(f.get("readback", value))
-        d: dict[str, Any] = {"region": n}
-        if r in (s.TZC_REGION_BASE_LOW_OFF, s.TZC_REGION_BASE_HIGH_OFF):
-            hi = r == s.TZC_REGION_BASE_HIGH_OFF
-            reg["base"] = (reg["base"] & M32) | rb << 32 if hi else (reg["base"] & ~M32) | rb
-        elif r in (s.TZC_REGION_TOP_LOW_OFF, s.TZC_REGION_TOP_HIGH_OFF):
-            hi = r == s.TZC_REGION_TOP_HIGH_OFF
-            reg["top"] = (reg["top"] & M32) | rb << 32 if hi else (reg["top"] & ~M32) | rb
-        elif r == s.TZC_REGION_ATTR_OFF:
+        rb, d = int(f.get("readback", value)), {"region": n}
+        for key, lo, hi in (("base", s.TZC_REGION_BASE_LOW_OFF, s.TZC_REGION_BASE_HIGH_OFF),
+                            ("top", s.TZC_REGION_TOP_LOW_OFF, s.TZC_REGION_TOP_HIGH_OFF)):
+            if r == lo:
+                reg[key] = (reg[key] & ~M32) | rb
+            elif r == hi:
+                reg[key] = (reg[key] & M32) | rb << 32
+        if r == s.TZC_REGION_ATTR_OFF:
             sec = value >> s.TZC_REGION_ATTR_SEC_SHIFT & s.TZC_REGION_S_RDWR
-            d.update(secure=self._tzc_sec.get(sec, sec)[len("TZC_REGION_"):],
+            d.update(secure=self._tzc_sec.get(sec, str(sec)).replace("TZC_REGION_", ""),
                      filters=[i for i in range(nf) if value >> i & 1])
         elif r == s.TZC_REGION_ID_ACCESS_OFF:
-            sec = self.n.sec
-            d["nsaid_read"] = [self._master(i) for i in range(16)
-                               if value & sec.call_macro("TZC_REGION_ACCESS_RD", i)]
-            d["nsaid_write"] = [self._master(i) for i in range(16)
-                                if value & sec.call_macro("TZC_REGION_ACCESS_WR", i)]
+            for key, macro in (("nsaid_read", "TZC_REGION_ACCESS_RD"), ("nsaid_write", "TZC_REGION_ACCESS_WR")):
+                d[key] = [self._master(i) for i in range(16) if value & self.n.sec.call_macro(macro, i)]
         d.update(base=_h(reg["base"]), top=_h(reg["top"]))
         return d
 
-    def _fail(self, fail: dict[str, Any]) -> dict[str, Any]:
-        control = int(fail.get("FAIL_CONTROL", 0))
-        return {"FAIL_ADDRESS": _h(int(fail.get("FAIL_ADDRESS", 0))),
-                "FAIL_CONTROL": decode_fail_control(control),
-                "FAIL_ID": _h(int(fail.get("FAIL_ID", 0)))}
-
-    def _verdict(self, world: str, f: dict[str, Any]) -> dict[str, Any]:
-        return {"master": self._master(int(f.get("nsaid", 0))) if not f.get("secure") else "secure"}
-
-    def _abort(self, world: str, f: dict[str, Any]) -> dict[str, Any]:
-        fail = f.get("fail")
-        return {"fail": self._fail(fail)} if fail else {}
-
-    def _violation(self, world: str, f: dict[str, Any]) -> dict[str, Any]:
-        return {"FAIL_CONTROL": decode_fail_control(int(f.get("control", 0)))}
-
     def _ioctl(self, world: str, f: dict[str, Any]) -> dict[str, Any]:
+        """ioctl / ioctl_return: the request by name; a dma-heap allocation's size and fd."""
         req = int(f.get("request", 0)) & M32
         d: dict[str, Any] = {"request": self.n.ioctl.get(req, _h(req))}
-        arg = f.get("arg")
-        if req == self.c.DMA_HEAP_IOCTL_ALLOC and isinstance(arg, (bytes, bytearray)):
-            a = self.n.lin.struct("dma_heap_allocation_data").unpack(arg)
-            d.update(len=_h(a["len"]), fd_flags=_h(a["fd_flags"]), heap_flags=_h(a["heap_flags"]))
-        return d
-
-    def _ioctl_return(self, world: str, f: dict[str, Any]) -> dict[str, Any]:
-        req = int(f.get("request", 0)) & M32
-        d: dict[str, Any] = {"request": self.n.ioctl.get(req, _h(req))}
-        out = f.get("out")
-        if req == self.c.DMA_HEAP_IOCTL_ALLOC and isinstance(out, (bytes, bytearray)) and out:
-            d["fd"] = self.n.lin.struct("dma_heap_allocation_data").unpack(out)["fd"]
+        data = f.get("arg", f.get("out"))
+        if req == self.c.DMA_HEAP_IOCTL_ALLOC and isinstance(data, (bytes, bytearray)) and data:
+            a = self.n.lin.struct("dma_heap_allocation_data").unpack(data)
+            d.update({"fd": a["fd"]} if "out" in f else
+                     {"len": _h(a["len"]), "fd_flags": _h(a["fd_flags"]), "heap_flags": _h(a["heap_flags"])})
         return d

@@ -66,3 +66,9 @@ def test_errors_are_one_line_and_nonzero(args, words):
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0] and "Traceback" not in r.stderr
+
+
+def test_abi_dump_is_reachable_from_the_tzemu_command(capsys):
+    """`tzemu abi ...` is the same tool as `python -m tzemu.abi_cli`, wired into the CLI."""
+    assert main(["abi", "dump", "--side", "linux"]) == 0
+    assert "TEE_IOC_SHM_REGISTER_FD" in capsys.readouterr().out

@@ -1,0 +1,626 @@
+"""The tzemu gdb stub: one RSP server driving the whole platform from inside Unicorn hooks.
+
+The platform runs in the caller's thread. While a client is attached, every CPU view carries a
+full-range code hook (a native ctypes callback that returns at once unless a stop is due): when
+it must stop (single step, breakpoint, watchpoint, ``monitor break-on``) it blocks inside the
+hook and serves gdb packets, so nothing else in the platform runs meanwhile. Unicorn 2.1.4 only
+instruments code translated after a hook is added, and a view that is already running keeps
+its translated blocks: adding the hook per step or per breakpoint would miss instructions of
+the running view, so the hook stays for the whole session and is removed on detach.
+
+Threads: 1 = NS-EL1, 2 = S-EL1, 3.. = S-EL0, one per TA image the secure OS knows.
+"""
+from __future__ import annotations
+
+import ctypes
+import socket
+import struct
+import sys
+from typing import Any, Callable
+
+from unicorn import UC_HOOK_CODE, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE
+from unicorn import arm64_const as A
+from unicorn.unicorn_const import UC_MEM_READ, UC_MEM_WRITE
+from unicorn.unicorn_py3.unicorn import uclib
+
+from emu.cpu import PROT_R, PROT_W, CpuView
+from emu.gdb import rsp
+from emu.gdb.target_xml import REGISTERS, documents
+from emu.types import World
+from tzemu.platform import PlatformError
+
+_CODE_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint32,
+                               ctypes.c_void_p)
+_MEM_CFUNC = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64,
+                              ctypes.c_int, ctypes.c_int64, ctypes.c_void_p)
+SIGINT, SIGTRAP = 2, 5
+E_MEM = b"E14"          # EFAULT: the selected world may not read/write there
+
+
+class GdbKilled(PlatformError):
+    """gdb sent 'k': the emulation ends."""
+
+
+class _Resume(Exception):
+    pass
+
+
+class GdbServer:
+    """RSP server on 127.0.0.1 for a booted :class:`tzemu.platform.Platform`."""
+
+    def __init__(self, platform: Any, port: int = 0, *, host: str = "127.0.0.1",
+                 symbol_files: list[tuple[str, int]] | None = None,
+                 log: Callable[[str], None] | None = None):
+        self.p = platform
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.sock.listen(1)
+        self.port = self.sock.getsockname()[1]
+        self.symbol_files = symbol_files or []     # (path, .text address)
+        self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self.conn: socket.socket | None = None
+        self.reader = rsp.PacketReader()
+        self.no_ack = False
+        self.breakpoints: set[int] = set()
+        self.watchpoints: dict[tuple[int, int, int], list] = {}
+        self.stepping = False
+        self.step_over_tid: int | None = None      # gdb's step over a breakpoint of this thread
+        self.pending: str | None = None            # a stop due at the next instruction
+        self.break_on: dict[int, str] = {}         # fid -> name (monitor break-on)
+        self.trace = False
+        self.stop_view: CpuView | None = None
+        self.stop_tid = 1
+        self.g_tid = 1
+        self.last_stop = b"S05"
+        self._hooks: list[tuple[CpuView, Any]] = []
+        self._unsub: Callable[[], None] | None = None
+        self._fid_names = self._names()            # fid -> constant names
+        self._thread_iter: list[int] = []
+        self.sessions = 0
+
+    # --- connection life cycle ---------------------------------------------------------------
+    def wait_for_client(self) -> None:
+        """Block until a gdb session lets execution start (c/s/vCont) or detaches."""
+        while True:
+            self.conn, _ = self.sock.accept()
+            self.sessions += 1
+            self.reader = rsp.PacketReader()
+            self.no_ack = False
+            self._attach()
+            view = self.p.views[World.NS_EL1]
+            self.stop_view, self.stop_tid, self.g_tid = view, 1, 1
+            self.last_stop = self._stop_reply(SIGTRAP, 1, "library:;" if self.symbol_files else "")
+            if self._serve():           # resumed by the client, or detached cleanly
+                return
+
+    def close(self) -> None:
+        self._detach()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def _attach(self) -> None:
+        for view in self.p.views.values():
+            cb = _CODE_CFUNC(lambda _h, addr, size, _ud, v=view: self._code_hook(v, addr))
+            self._hooks.append((view, view._hook_native(UC_HOOK_CODE, cb, 1, 0)))
+        self._unsub = self.p.bus.subscribe(self._on_event)
+
+    def _detach(self) -> None:
+        for view, handle in self._hooks:
+            uclib.uc_hook_del(view.uc._uch, handle)
+        self._hooks.clear()
+        for hooks in self.watchpoints.values():
+            for view, handle in hooks:
+                uclib.uc_hook_del(view.uc._uch, handle)
+        self.watchpoints.clear()
+        self.breakpoints.clear()
+        self.stepping, self.pending = False, None
+        if self._unsub is not None:
+            self._unsub()
+            self._unsub = None
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except OSError:
+                pass
+        self.conn = None
+
+    # --- stops -------------------------------------------------------------------------------
+    def _code_hook(self, view: CpuView, address: int) -> None:
+        if self.conn is None:
+            return
+        if self.stepping or self.pending or address in self.breakpoints:
+            try:
+                over, self.step_over_tid = self.step_over_tid, None
+                if self.stepping and over is not None and over != self._tid_of(view):
+                    # gdb is stepping thread ``over`` off a breakpoint and insists that this
+                    # thread reports: report it first (its smc has trapped to EL3), then stop
+                    # here again, before this world's first instruction, on the next step.
+                    self.stepping = self.pending = None
+                    self._stop(self._view(over), SIGTRAP)
+                    if not (self.stepping or address in self.breakpoints):
+                        return
+                self.stepping = False
+                self.pending = None
+                self._stop(view, SIGTRAP)
+            except BaseException as exc:  # noqa: BLE001 - re-raised by CpuView.run
+                view._guard(exc)
+
+    def _mem_hook(self, view: CpuView, access: int, address: int, size: int, kind: int) -> bool:
+        if self.conn is None:
+            return True
+        name = {2: "watch", 3: "rwatch", 4: "awatch"}[kind]
+        try:
+            self._stop(view, SIGTRAP, f"{name}:{address:x};")
+        except BaseException as exc:  # noqa: BLE001
+            view._guard(exc)
+        return True
+
+    def _on_event(self, ev: Any) -> None:
+        if self.trace and self.conn is not None:
+            self._console(f"[{ev.seq}] {ev.world} {ev.kind} {self._describe(ev)}\n")
+        if ev.kind == "smc" and self.conn is not None:
+            fid = ev.fields.get("fid")
+            name = self.break_on.get(fid)
+            if name is not None:
+                view = self.p.views[World.NS_EL1] if ev.world == "NS-EL1" else self.p.views[World.S_EL1]
+                self._console(f"tzemu: break-on {name} (fid {fid:#x}) from {ev.world}; the "
+                              f"caller's smc has trapped to EL3, x0..x7 hold its arguments\n")
+                self._stop(view, SIGTRAP)
+
+    def _describe(self, ev: Any) -> str:
+        f = dict(ev.fields)
+        if "fid" in f:
+            f["fid"] = f"{f['fid']:#x} {self._fid_names.get(f['fid'], [''])[0]}".strip()
+        return " ".join(f"{k}={v}" for k, v in f.items())
+
+    def _stop(self, view: CpuView, sig: int, extra: str = "") -> None:
+        tid = self._tid_of(view)
+        self.stop_view, self.stop_tid, self.g_tid = view, tid, tid
+        self.last_stop = self._stop_reply(sig, tid, extra)
+        self._send(self.last_stop)
+        if not self._serve():
+            self._detach()
+
+    def _stop_reply(self, sig: int, tid: int, extra: str = "") -> bytes:
+        view = self._view(tid)
+        pc = struct.pack("<Q", view.pc).hex()
+        return f"T{sig:02x}{extra}thread:{tid:x};20:{pc};".encode()
+
+    # --- threads -------------------------------------------------------------------------------
+    def _tas(self) -> list[Any]:
+        try:
+            return list(self.p.secure_os.ta_manager.images.values())
+        except AttributeError:
+            return []
+
+    def threads(self) -> dict[int, str]:
+        out = {1: "NS-EL1", 2: "S-EL1"}
+        for i, img in enumerate(self._tas()):
+            out[3 + i] = f"S-EL0 {img.name}"
+        return out
+
+    def _space_of(self, tid: int) -> Any:
+        """The TA address space behind a S-EL0 thread, if an instance exists."""
+        tas = self._tas()
+        if not 3 <= tid < 3 + len(tas):
+            return None
+        img = tas[tid - 3]
+        tm = self.p.secure_os.ta_manager
+        current = getattr(self.p.views[World.S_EL0].translate, "__self__", None)
+        spaces = [inst.space for inst in tm.instances.values() if inst.image is img]
+        spaces += [s.instance.space for s in tm.sessions.values()
+                   if s.instance is not None and s.instance.image is img]
+        if current in spaces:
+            return current
+        return spaces[0] if spaces else None
+
+    def _tid_of(self, view: CpuView) -> int:
+        if view.world is World.NS_EL1:
+            return 1
+        if view.world is World.S_EL1:
+            return 2
+        current = getattr(view.translate, "__self__", None)
+        for tid in range(3, 3 + len(self._tas())):
+            if self._space_of(tid) is current and current is not None:
+                return tid
+        return 3
+
+    def _view(self, tid: int) -> CpuView:
+        return self.p.views[{1: World.NS_EL1, 2: World.S_EL1}.get(tid, World.S_EL0)]
+
+    # --- registers -------------------------------------------------------------------------------
+    def read_reg(self, tid: int, n: int) -> bytes:
+        r = REGISTERS[n]
+        view = self._view(tid)
+        uc = view.uc
+        if r.name == "current_el":
+            value = (uc.reg_read(A.UC_ARM64_REG_PSTATE) >> 2) & 3
+        elif r.name == "scr_el3":
+            value = 0 if view.secure else 1 | (1 << 10)      # NS, RW (AArch64 lower ELs)
+        elif r.cp is not None:
+            value = uc.reg_read(A.UC_ARM64_REG_CP_REG, r.cp)
+        else:
+            value = uc.reg_read(r.uc)
+        if isinstance(value, tuple):
+            value = value[0]
+        return (value & ((1 << r.bits) - 1)).to_bytes(r.bits // 8, "little")
+
+    def write_reg(self, tid: int, n: int, data: bytes) -> None:
+        r = REGISTERS[n]
+        if len(data) != r.bits // 8:
+            raise rsp.RspError("register size")
+        if r.name in ("current_el", "scr_el3"):
+            return                                    # modelled, read-only
+        value = int.from_bytes(data, "little")
+        uc = self._view(tid).uc
+        if r.cp is not None:
+            uc.reg_write(A.UC_ARM64_REG_CP_REG, r.cp + (value,))
+        else:
+            uc.reg_write(r.uc, value)
+
+    # --- memory ------------------------------------------------------------------------------------
+    def _translate(self, tid: int, va: int, write: bool) -> int | None:
+        """PA for ``va`` as thread ``tid``'s world sees it (MMU stage, then the firewall)."""
+        view = self._view(tid)
+        access = UC_MEM_WRITE if write else UC_MEM_READ
+        saved = view.denial
+        try:
+            if tid >= 3:
+                space = self._space_of(tid)
+                result = space.translate(view, va, access) if space is not None else None
+            else:
+                result = view.translate(view, va, access)
+        except Exception:  # noqa: BLE001 - a walk that faults is simply "no access"
+            result = None
+        finally:
+            view.denial = saved
+        if result is None:
+            return None
+        page, prot = result
+        if view.firewall is not None:
+            prot &= view.firewall.page_prot(page, secure=view.secure, nsaid=view.nsaid)
+        if not prot & (PROT_W if write else PROT_R):
+            return None
+        return page | (va & 0xFFF)
+
+    def read_mem(self, tid: int, va: int, size: int) -> bytes | None:
+        out = bytearray()
+        while size > 0:
+            chunk = min(size, 0x1000 - (va & 0xFFF))
+            pa = self._translate(tid, va, False)
+            if pa is None:
+                break
+            try:
+                out += self.p.physmem.read(pa, chunk)
+            except Exception:  # noqa: BLE001 - MMIO or a hole
+                break
+            va, size = va + chunk, size - chunk
+        return bytes(out) if out else None
+
+    def write_mem(self, tid: int, va: int, data: bytes) -> bool:
+        pos = 0
+        while pos < len(data):
+            chunk = min(len(data) - pos, 0x1000 - ((va + pos) & 0xFFF))
+            pa = self._translate(tid, va + pos, True)
+            if pa is None:
+                return False
+            try:
+                self.p.physmem.write(pa, data[pos:pos + chunk])
+            except Exception:  # noqa: BLE001
+                return False
+            pos += chunk
+        for view in self.p.views.values():
+            view.invalidate_code(va, va + len(data))
+        return True
+
+    # --- packets -----------------------------------------------------------------------------------
+    def _send(self, payload: bytes, *, binary: bool = False) -> None:
+        if self.conn is None:
+            return
+        try:
+            self.conn.sendall(rsp.frame(payload, binary=binary))
+        except OSError:
+            self.conn = None
+
+    def _console(self, text: str) -> None:
+        """An 'O' packet: text printed by gdb (only while the target runs or inside qRcmd)."""
+        self._send(b"O" + text.encode().hex().encode())
+
+    def _serve(self) -> bool:
+        """Serve packets until a resume (True), a detach (True) or a lost client (False)."""
+        while self.conn is not None:
+            try:
+                data = self.conn.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                self.conn = None
+                return False
+            for pkt in self.reader.feed(data):
+                if pkt.kind == "bad":
+                    if not self.no_ack:
+                        self.conn.sendall(b"-")
+                    continue
+                if pkt.kind == "interrupt":
+                    self._send(self._stop_reply(SIGINT, self.stop_tid))
+                    continue
+                if pkt.kind != "packet":
+                    continue
+                if not self.no_ack:
+                    self.conn.sendall(b"+")
+                try:
+                    reply = self.handle(pkt.data)
+                except _Resume:
+                    return True
+                except GdbKilled:
+                    self._detach()
+                    raise
+                except (rsp.RspError, ValueError, IndexError, KeyError, struct.error):
+                    reply = b"E01"
+                if reply is not None:
+                    self._send(reply, binary=isinstance(reply, tuple))
+                if pkt.data[:1] == b"D":
+                    self._detach()
+                    return True
+        return False
+
+    def handle(self, data: bytes) -> bytes | None:
+        """One packet payload -> reply payload (None: no reply). Raises _Resume to continue."""
+        cmd = data[:1]
+        if data.startswith(b"qSupported"):
+            feats = (b"PacketSize=4000;qXfer:features:read+;QStartNoAckMode+;vContSupported+;"
+                     b"swbreak+;hwbreak+")
+            if self.symbol_files:
+                feats += b";qXfer:libraries:read+"
+            return feats
+        if data == b"QStartNoAckMode":
+            self._send(b"OK")
+            self.no_ack = True
+            return None
+        if data.startswith(b"qXfer:features:read:"):
+            annex, _, rng = data[len(b"qXfer:features:read:"):].partition(b":")
+            doc = documents().get(annex.decode())
+            return self._xfer(doc, rng) if doc is not None else b"E00"
+        if data.startswith(b"qXfer:libraries:read::"):
+            return self._xfer(self._library_xml(), data[len(b"qXfer:libraries:read::"):])
+        if data == b"?":
+            return self.last_stop
+        if data in (b"qAttached",):
+            return b"1"
+        if data == b"qC":
+            return f"QC{self.stop_tid:x}".encode()
+        if data == b"qfThreadInfo":
+            return b"m" + ",".join(f"{t:x}" for t in self.threads()).encode()
+        if data == b"qsThreadInfo":
+            return b"l"
+        if data.startswith(b"qThreadExtraInfo,"):
+            tid = rsp.hex_to_int(data.split(b",")[1])
+            name = self.threads().get(tid)
+            return name.encode().hex().encode() if name else b"E01"
+        if data.startswith(b"qRcmd,"):
+            return self._monitor(rsp.unhexlify(data[6:]).decode(errors="replace"))
+        if data.startswith(b"qSymbol") or data.startswith(b"qTStatus") or data == b"qOffsets":
+            return b"OK" if data.startswith(b"qSymbol") else b""
+        if cmd == b"H":
+            tid = data[2:]
+            if tid not in (b"-1", b"0"):
+                t = rsp.hex_to_int(tid)
+                if t not in self.threads():
+                    return b"E01"
+                if data[1:2] == b"g":
+                    self.g_tid = t
+            return b"OK"
+        if cmd == b"T":
+            return b"OK" if rsp.hex_to_int(data[1:]) in self.threads() else b"E01"
+        if cmd == b"g":
+            return b"".join(self.read_reg(self.g_tid, i) for i in range(len(REGISTERS))).hex().encode()
+        if cmd == b"G":
+            raw = rsp.unhexlify(data[1:])
+            pos = 0
+            for i, r in enumerate(REGISTERS):
+                n = r.bits // 8
+                if pos + n > len(raw):
+                    break
+                self.write_reg(self.g_tid, i, raw[pos:pos + n])
+                pos += n
+            return b"OK"
+        if cmd == b"p":
+            n = rsp.hex_to_int(data[1:])
+            return self.read_reg(self.g_tid, n).hex().encode() if n < len(REGISTERS) else b"E01"
+        if cmd == b"P":
+            n, _, val = data[1:].partition(b"=")
+            self.write_reg(self.g_tid, rsp.hex_to_int(n), rsp.unhexlify(val))
+            return b"OK"
+        if cmd == b"m":
+            addr, _, length = data[1:].partition(b",")
+            mem = self.read_mem(self.g_tid, rsp.hex_to_int(addr), min(rsp.hex_to_int(length), 0x1000))
+            return mem.hex().encode() if mem is not None else E_MEM
+        if cmd == b"M":
+            head, _, payload = data[1:].partition(b":")
+            addr, _, length = head.partition(b",")
+            blob = rsp.unhexlify(payload)
+            if len(blob) != rsp.hex_to_int(length):
+                return b"E01"
+            return b"OK" if self.write_mem(self.g_tid, rsp.hex_to_int(addr), blob) else E_MEM
+        if cmd == b"X":
+            head, _, payload = data[1:].partition(b":")
+            addr, _, length = head.partition(b",")
+            blob = rsp.unescape(payload)
+            if len(blob) != rsp.hex_to_int(length):
+                return b"E01"
+            if not blob:
+                return b"OK"
+            return b"OK" if self.write_mem(self.g_tid, rsp.hex_to_int(addr), blob) else E_MEM
+        if cmd in (b"c", b"s"):
+            if len(data) > 1:
+                self._view(self.g_tid).pc = rsp.hex_to_int(data[1:])
+            self.stepping = cmd == b"s"
+            raise _Resume
+        if data == b"vCont?":
+            return b"vCont;c;C;s;S"
+        if data.startswith(b"vCont;"):
+            actions = [a.split(b":")[0][:1] for a in data[6:].split(b";") if a]
+            if not actions or any(a not in b"cCsS" for a in actions):
+                return b"E01"
+            self.stepping = any(a in b"sS" for a in actions)
+            raise _Resume
+        if data.startswith(b"vMustReplyEmpty") or data.startswith(b"v"):
+            return b""
+        if cmd in (b"Z", b"z"):
+            return self._breakpoint(data)
+        if cmd == b"k":
+            raise GdbKilled("killed by gdb")
+        if cmd == b"D":
+            return b"OK"
+        return b""
+
+    def _xfer(self, doc: str, rng: bytes) -> bytes:
+        off, _, length = rng.partition(b",")
+        off, length = rsp.hex_to_int(off), rsp.hex_to_int(length)
+        raw = doc.encode()
+        chunk = raw[off:off + length]
+        return (b"l" if off + length >= len(raw) else b"m") + rsp.escape(chunk)
+
+    def _library_xml(self) -> str:
+        libs = "".join(f'  <library name="{path}"><section address="{addr:#x}"/></library>\n'
+                       for path, addr in self.symbol_files)
+        return f'<library-list>\n{libs}</library-list>\n'
+
+    def _breakpoint(self, data: bytes) -> bytes:
+        insert = data[:1] == b"Z"
+        kind_s, addr_s, len_s = data[1:].split(b",")[:3]
+        kind, addr, length = int(kind_s), rsp.hex_to_int(addr_s), rsp.hex_to_int(len_s.split(b";")[0])
+        if kind in (0, 1):
+            (self.breakpoints.add if insert else self.breakpoints.discard)(addr)
+            if not insert and self.stop_view is not None and addr == self.stop_view.pc:
+                self.step_over_tid = self.stop_tid
+            elif insert:
+                self.step_over_tid = None
+            return b"OK"
+        if kind not in (2, 3, 4) or not 0 < length <= 0x1000:
+            return b""
+        key = (kind, addr, length)
+        if insert:
+            if key not in self.watchpoints:
+                htype = {2: UC_HOOK_MEM_WRITE, 3: UC_HOOK_MEM_READ,
+                         4: UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE}[kind]
+                hooks = []
+                for view in self.p.views.values():
+                    cb = _MEM_CFUNC(lambda _h, acc, a, s, _v, _ud, v=view, k=kind:
+                                    self._mem_hook(v, acc, a, s, k))
+                    hooks.append((view, view._hook_native(htype, cb, addr, addr + length - 1)))
+                self.watchpoints[key] = hooks
+        else:
+            for view, handle in self.watchpoints.pop(key, []):
+                uclib.uc_hook_del(view.uc._uch, handle)
+        return b"OK"
+
+    # --- monitor commands -------------------------------------------------------------------------
+    HELP = """tzemu monitor commands:
+  worlds                   the CPU views (gdb threads), their EL, PC and state
+  tzc                      TZC-400 regions (enabled ones) and fail state
+  ffa handles              FF-A memory handles known to the SPMC (abi=ffa)
+  protmem                  protected-memory regions of the secure OS
+  trace on|off             print every platform event (SMCs, world switches, faults)
+  break-on smc|ffa NAME    stop when the EL3 monitor sees that call (e.g. FFA_MEM_LEND)
+  break-on clear           forget every break-on
+  phys read ADDR LEN       read physical memory as the secure side (hex dump)
+  help                     this text
+"""
+
+    def _monitor(self, line: str) -> bytes:
+        try:
+            text = self.monitor(line)
+        except (ValueError, IndexError, KeyError, AttributeError, PlatformError) as exc:
+            text = f"error: {exc}\n"
+        return text.encode().hex().encode() if text else b"OK"
+
+    def monitor(self, line: str) -> str:
+        words = line.split()
+        if not words or words[0] == "help":
+            return self.HELP
+        cmd = words[0]
+        if cmd == "worlds":
+            lines = []
+            for tid, name in self.threads().items():
+                view = self._view(tid)
+                el = (view.uc.reg_read(A.UC_ARM64_REG_PSTATE) >> 2) & 3
+                mark = "*" if tid == self.stop_tid else " "
+                extra = "" if tid < 3 or self._space_of(tid) is not None else "  (not loaded)"
+                lines.append(f"{mark} thread {tid}: {name:22} EL{el} pc={view.pc:#x}{extra}")
+            return "\n".join(lines) + "\n"
+        if cmd == "tzc":
+            state = self.p.tzc.to_json()
+            lines = [f"TZC-400: action {state['action']}, gate keeper {state['gate_keeper']:#x}"]
+            for r in state["regions"]:
+                if r["enabled"]:
+                    lines.append(f"  region {r['index']}: {r['base']:#x}..{r['top']:#x} "
+                                 f"s_rd={int(r['s_rd'])} s_wr={int(r['s_wr'])} "
+                                 f"nsaid_rd={r['nsaid_rd']:#x} nsaid_wr={r['nsaid_wr']:#x}")
+            for i, f in enumerate(state["fails"]):
+                lines.append(f"  filter {i} fail: status={f['status']} "
+                             f"address={f['FAIL_ADDRESS']:#x} control={f['FAIL_CONTROL']:#x}")
+            return "\n".join(lines) + "\n"
+        if cmd == "ffa" and words[1:2] == ["handles"]:
+            ffa = getattr(self.p.secure_os, "ffa", None)
+            if ffa is None:
+                return "no FF-A transport (boot with --abi ffa)\n"
+            handles = ffa.spmc.handles()
+            return (repr(handles) if not isinstance(handles, (list, dict)) else
+                    "\n".join(f"  {h}" for h in (handles.items() if isinstance(handles, dict) else handles))
+                    or "  (none)") + "\n"
+        if cmd == "protmem":
+            regions = self.p.secure_os.protmem.regions
+            return ("\n".join(f"  {r}" for r in regions) or "  (none)") + "\n"
+        if cmd == "trace":
+            self.trace = words[1] == "on"
+            return f"trace {'on' if self.trace else 'off'}\n"
+        if cmd == "break-on":
+            if words[1] == "clear":
+                self.break_on.clear()
+                return "break-on list cleared\n"
+            name = words[2] if len(words) > 2 else words[1]
+            fids = self._resolve(name)
+            if not fids:
+                raise ValueError(f"unknown function {name!r}")
+            for fid, n in fids.items():
+                self.break_on[fid] = n
+            return "".join(f"break-on {n} (fid {fid:#x})\n" for fid, n in fids.items())
+        if cmd == "phys" and words[1] == "read":
+            addr, length = int(words[2], 0), int(words[3], 0)
+            if not 0 < length <= 0x10000:
+                raise ValueError("LEN must be 1..65536")
+            data = self.p.physmem.read(addr, length)
+            return "".join(f"{addr + i:#012x}: {data[i:i + 16].hex(' ')}\n"
+                           for i in range(0, len(data), 16))
+        raise ValueError(f"unknown monitor command {line!r} (try 'monitor help')")
+
+    def _names(self) -> dict[int, str]:
+        from emu.abi import firmware_abi, secure_abi
+        out: dict[int, list[str]] = {}
+        for abi in (firmware_abi(), secure_abi()):
+            for k, v in abi.constants.items():
+                if isinstance(v, int) and (k.startswith("FFA_") or k.startswith("OPTEE_SMC_")) \
+                        and 0x80000000 <= v <= 0xFFFFFFFF and k not in out.get(v, []):
+                    out.setdefault(v, []).append(k)
+        return out
+
+    def _resolve(self, name: str) -> dict[int, str]:
+        name = name.upper()
+        wanted = {name, "OPTEE_SMC_" + name, "FFA_" + name}
+        wanted |= {w + s for w in list(wanted) for s in ("_SMC32", "_SMC64", "_32", "_64")}
+        return {fid: names[0] for fid, names in self._fid_names.items()
+                if wanted & set(names)}
+
+
+def attach_gdb(platform: Any, port: int, *, symbol_files: list[tuple[str, int]] | None = None,
+               log: Callable[[str], None] | None = None) -> GdbServer:
+    """Listen on 127.0.0.1:``port``, wait for gdb, and return once it lets execution start."""
+    server = GdbServer(platform, port, symbol_files=symbol_files, log=log)
+    server.log(f"tzemu: gdbserver listening on 127.0.0.1:{server.port}; "
+               f"in gdb-multiarch: target remote :{server.port}")
+    server.wait_for_client()
+    return server
