@@ -134,12 +134,18 @@ class FfaTransport:
     def _handle_of(self, r: tuple[int, ...]) -> int:
         return (r[4] & 0xFFFFFFFF) | (r[5] & 0xFFFFFFFF) << 32
 
-    def _unregister_shm(self, r: tuple[int, ...]) -> tuple[int, ...]:
-        handle = self._handle_of(r)
+    def unregister(self, handle: int) -> bool:
+        """mobj_ffa_unregister_by_cookie: forget (relinquish) shared memory so the normal world
+        can reclaim it; False while something still holds the object."""
         mobj = self.shm.get(handle)
         if mobj is not None and mobj.refs:
-            return (self.c.FFA_BUSY & 0xFFFFFFFF, 0, 0, 0, 0)
+            return False
         self.registered.discard(handle)
+        return True
+
+    def _unregister_shm(self, r: tuple[int, ...]) -> tuple[int, ...]:
+        if not self.unregister(self._handle_of(r)):
+            return (self.c.FFA_BUSY & 0xFFFFFFFF, 0, 0, 0, 0)
         return (0, 0, 0, 0, 0)
 
     def _release_protmem(self, r: tuple[int, ...]) -> tuple[int, ...]:

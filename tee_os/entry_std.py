@@ -179,6 +179,10 @@ class StdEntry(ProtmemCommands):
                 return None
             return RpcPayload(p.a, req.size, p.c)
         if isinstance(req, RpcFreePayload):
+            if self.transport == "ffa" and sos.ffa is not None:
+                # thread_rpc_free over FF-A: unregister the handle first, or the normal
+                # world's FFA_MEM_RECLAIM in its SHM_FREE handler is DENIED (still retrieved).
+                sos.ffa.unregister(req.payload.cookie)
             yield from self._rpc_cmd(thread, RpcCmd(c.OPTEE_RPC_CMD_SHM_FREE, [
                 MsgParam(c.OPTEE_MSG_ATTR_TYPE_VALUE_INPUT, c.OPTEE_RPC_SHM_TYPE_APPL,
                          req.payload.cookie, 0)]))
