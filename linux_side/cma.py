@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import errno
 from collections import Counter
+from typing import Any
 
+from emu.faults import FaultInjector
 from linux_side.bitmap import (bitmap_all_set, bitmap_clear, bitmap_find_next_zero_area,
                                bitmap_set, bitmap_weight, largest_zero_run)
 from linux_side.errors import LinuxError
@@ -25,7 +27,7 @@ CMA_ALIGNMENT = 8
 class CmaArea:
     """One CMA area; ``alloc``/``release`` count pages, as cma_alloc/cma_release do."""
 
-    def __init__(self, base: int, size: int, name: str = "reserved"):
+    def __init__(self, base: int, size: int, name: str = "reserved", faults: Any = None):
         if base % PAGE_SIZE or size % PAGE_SIZE or size < 0:
             raise ValueError(f"cma {name}: base {base:#x} / size {size:#x} not page aligned")
         self.base, self.size, self.name = base, size, name
@@ -33,10 +35,14 @@ class CmaArea:
         self.bitmap = bytearray(self.count)
         self.allocations: dict[int, int] = {}        # pa -> pages, for accounting and checks
         self.stats: Counter[str] = Counter()
+        self.faults = faults if faults is not None else FaultInjector()
 
     def alloc(self, count: int, align_order: int = 0) -> int:
         """cma_alloc: the PA of ``count`` contiguous pages; LinuxError(ENOMEM) when no run of
         that length (at that alignment) is free."""
+        if self.faults.hit("cma.alloc"):
+            self.stats["alloc_fail"] += 1
+            raise LinuxError(errno.ENOMEM, f"cma {self.name}: injected allocation failure")
         if count <= 0 or count > self.count:
             self.stats["alloc_fail"] += 1
             raise LinuxError(errno.ENOMEM, f"cma {self.name}: cannot allocate {count} pages "

@@ -13,10 +13,11 @@ rebinds the heaps that outlived it.
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Generator, Sequence
 
 from emu.abi import AbiSet, linux_abi
+from emu.faults import FaultInjector
 from linux_side.cma import CmaArea
 from linux_side.conduit import NsConduit
 from linux_side.dma_heap import DmaHeap, DmaHeapRegistry
@@ -70,6 +71,9 @@ class KernelConfig:
     # How the OP-TEE driver reaches the secure world: "smc" (the OP-TEE SMC ABI) or "ffa"
     # (FF-A direct messages and memory sharing through the arm_ffa bus driver).
     optee_abi: str = "smc"
+    # issue 10 part 4: named fault-injection points of the normal world (emu/faults.py);
+    # the platform builds this world's own injector from the boot spec.
+    faults: FaultInjector = field(default_factory=FaultInjector)
 
 
 class Kernel:
@@ -80,7 +84,8 @@ class Kernel:
         self.abi = abi or linux_abi()
         self.c = self.abi.c
         self.pages = PageAllocator(config.kernel_pool_base, config.kernel_pool_size)
-        self.cma = CmaArea(config.cma_base, config.cma_size)
+        self.faults = config.faults
+        self.cma = CmaArea(config.cma_base, config.cma_size, faults=self.faults)
         self.dma_heap_core = DmaHeapRegistry(self)
         self.tee_dma_heaps: dict[int, TeeDmaHeap] = {}
         self.user = UserSpace()

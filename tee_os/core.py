@@ -17,6 +17,7 @@ from emu.abi import AbiSet, secure_abi
 from emu.asm import Program, assemble
 from emu.cpu import CpuView
 from emu.events import EventBus
+from emu.faults import FaultInjector
 from emu.physmem import PhysMem
 from emu.platform_map import MemoryMap
 from tee_os.entry_fast import FastEntry
@@ -58,6 +59,9 @@ class SecureConfig:
     # overrides a built-in TA of the same UUID. The platform sets it when TA directories are
     # configured (OP-TEE itself tries early TAs first; tzemu lets the user's file win).
     ree_ta_store_first: bool = False
+    # issue 10 part 4: named fault-injection points of the secure world (emu/faults.py);
+    # the platform builds this world's own injector from the boot spec.
+    faults: FaultInjector = field(default_factory=FaultInjector)
 
 
 @dataclass
@@ -77,12 +81,14 @@ class SecureOS:
         self.abi = abi or secure_abi()
         self.c = self.abi.c
         self.config = config or SecureConfig()
+        self.faults = self.config.faults
         self.s_el1, self.s_el0 = s_el1, s_el0
         self.physmem, self.memory_map, self.bus = physmem, memory_map, bus
         self._foreign_pending = foreign_interrupt_pending or (lambda: False)
         self.msg_layout = MsgLayout(self.abi)
         layout = memory_map.layout
-        self.ta_pool = PagePool(layout["ta_pool_base"], layout["ta_pool_size"])
+        self.ta_pool = PagePool(layout["ta_pool_base"], layout["ta_pool_size"],
+                                faults=self.faults)
         self.shm = ShmRegistry()
         self.nsec_caps = 0
         self.shm_cache_enabled = True

@@ -88,6 +88,8 @@ class FfaTransport:
                 self.sos.protmem.lend_ffa(tx.handle, tx.tag, runs[0][0], size)
             except ProtmemError as exc:
                 self.sos.log_event("ffa_lend_refused", detail=str(exc), handle=tx.handle)
+                if exc.code_name == "TEE_ERROR_OUT_OF_MEMORY":
+                    return c.FFA_NO_MEMORY
                 return c.FFA_INVALID_PARAMETERS
             return None
         for pa, n in runs:

@@ -125,6 +125,8 @@ class StdEntry(ProtmemCommands):
         return pa, raw, rpc_pa
 
     def free_thread(self) -> Thread | None:
+        if self.sos.faults.hit("threads"):
+            return None
         return next((t for t in self.threads if t.state is ThreadState.FREE), None)
 
     def start(self, thread: Thread, arg_pa: int, raw: bytes, rpc_pa: int | None) -> Any:

@@ -84,6 +84,8 @@ class TzcProtmemHook:
                 if n not in self.ranges]
         if not free:
             raise ProtmemHookError("no free TZC-400 region")
+        if self.sos.faults.hit("tzc.program"):
+            raise ProtmemHookError("injected fault: TZC-400 region programming failed")
         region = free[0]
         attrs, id_access = self._attrs(use_case)
         self._run(region, pa, pa + size - 1, attrs, id_access)

@@ -133,6 +133,7 @@ class ProtmemManager:
         self.validate_lend(use_case, pa, size)
         if self.by_cookie(cookie) is not None or self.sos.shm.lookup(cookie) is not None:
             raise ProtmemError("TEE_ERROR_BAD_PARAMETERS", f"cookie {cookie:#x} already in use")
+        self._inject_lend_fault()
         self._fence(use_case, pa, size)                    # commit point: the firewall
         mobj = contiguous_mobj("protmem", pa, size, secure=True, cookie=cookie)
         mobj.extra["use_case"] = use_case
@@ -140,6 +141,12 @@ class ProtmemManager:
         self.regions.append(region)
         self.sos.log_event("protmem_lend", use_case=use_case, pa=pa, size=size, cookie=cookie)
         return region
+
+    def _inject_lend_fault(self) -> None:
+        """Fault point ``protmem.lend``: the secure OS runs out of resources for the range
+        (OP-TEE's mobj allocation fails) before anything is fenced."""
+        if self.sos.faults.hit("protmem.lend"):
+            raise ProtmemError("TEE_ERROR_OUT_OF_MEMORY", "injected fault: no resources to lend")
 
     # --- RECLAIM_PROTMEM -------------------------------------------------------------------------
     def reclaim(self, cookie: int) -> ProtRegion:
@@ -150,6 +157,8 @@ class ProtmemManager:
             # OP-TEE blocks the yielding call until the users drop it; this model has no
             # second CPU to drop them, so the reclaim is refused and the state kept.
             raise ProtmemError("TEE_ERROR_BUSY", f"cookie {cookie:#x} still mapped by a TA")
+        if self.sos.faults.hit("protmem.reclaim"):
+            raise ProtmemError("TEE_ERROR_BUSY", f"injected fault: cookie {cookie:#x} busy")
         region.releasing = True
         self.scrub(region.base, region.size)
         try:
@@ -165,6 +174,7 @@ class ProtmemManager:
     def lend_ffa(self, handle: int, use_case: int, pa: int, size: int) -> ProtRegion:
         """The moment an FF-A lend completes: validate, then fence (plat_set_protmem_range)."""
         self.validate_lend(use_case, pa, size)
+        self._inject_lend_fault()
         self._fence(use_case, pa, size)
         mobj = contiguous_mobj("protmem_ffa", pa, size, secure=True, cookie=handle)
         mobj.extra["use_case"] = use_case
@@ -201,6 +211,8 @@ class ProtmemManager:
         if region is None:
             return None
         if region.mobj.refs or region.assigned:
+            return "denied"
+        if self.sos.faults.hit("protmem.reclaim"):
             return "denied"
         self.scrub(region.base, region.size)
         self._fence(self.c.MOBJ_USE_CASE_NS_SHM, region.base, region.size)

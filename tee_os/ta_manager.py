@@ -82,8 +82,8 @@ class TaManager:
         if reply.ret not in (c.TEE_SUCCESS, c.TEE_ERROR_SHORT_BUFFER) or size == 0:
             return None
         payload: RpcPayload = yield RpcAllocPayload(size, c.OPTEE_RPC_SHM_TYPE_APPL)
-        if payload is None:
-            return None
+        if payload is None:         # ree_fs_ta_open: thread_rpc_alloc_payload failed
+            raise OutOfMemory(f"no RPC shared memory for the {size}-byte TA image")
         try:
             buf = MsgParam(c.OPTEE_MSG_ATTR_TYPE_TMEM_OUTPUT, payload.pa, size, payload.cookie)
             reply = yield RpcCmd(c.OPTEE_RPC_CMD_LOAD_TA, [value, buf])
@@ -265,6 +265,7 @@ class TaManager:
             self.sos.log_event("ta_load_failed", uuid=str(uuid), error=err.tee_error, detail=str(err))
             return err.tee_error, c.TEE_ORIGIN_TEE, 0
         except OutOfMemory:
+            self._ree_asked.discard(uuid)       # a transient failure: ask the REE again next time
             return c.TEE_ERROR_OUT_OF_MEMORY, c.TEE_ORIGIN_TEE, 0
         except _Refused as ref:
             return ref.code, c.TEE_ORIGIN_TEE, 0

@@ -8,9 +8,11 @@ map, or against its permissions, faults like a real translation fault.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from emu.cpu import PROT_R, PROT_W, PROT_X, CpuView
 from emu.extents import ExtentAllocator
+from emu.faults import FaultInjector
 from unicorn.unicorn_const import UC_MEM_FETCH, UC_MEM_WRITE
 
 PAGE = 0x1000
@@ -39,12 +41,13 @@ class Mapping:
 class PagePool:
     """First-fit allocator of contiguous physical pages (secure TA memory)."""
 
-    def __init__(self, base: int, size: int):
+    def __init__(self, base: int, size: int, faults: Any = None):
         self.base, self.size = base, size
         self._extents = ExtentAllocator(base, size, PAGE)
+        self.faults = faults if faults is not None else FaultInjector()
 
     def alloc(self, nbytes: int) -> int:
-        pa = self._extents.alloc(nbytes)
+        pa = None if self.faults.hit("ta.alloc") else self._extents.alloc(nbytes)
         if pa is None:
             raise OutOfMemory(f"TA page pool exhausted ({self._extents.round(nbytes):#x} bytes "
                               f"requested)")

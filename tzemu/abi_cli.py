@@ -93,6 +93,14 @@ class _ParseFailure(Exception):
         self.problems = problems
 
 
+def _warn(action: str, trees: Sequence[C.HeaderTree | None]) -> list[str]:
+    """Print the trees' non-fatal problems (file:line) to stderr; returns them as text."""
+    lines = [str(w) for t in trees if t is not None for w in t.warnings]
+    for line in lines:
+        print(f"tzemu abi {action}: warning: {line}", file=sys.stderr)
+    return lines
+
+
 def _load(tree: C.HeaderTree):
     abi, problems = C.load_checked(tree)
     if problems:
@@ -112,6 +120,7 @@ def cmd_dump(args: argparse.Namespace) -> int:
             problems += probs
             if abi is not None and not probs:
                 out[side] = C.side_dump(abi, tree)
+            _warn("dump", [tree])
         finally:
             tree.cleanup()
     if problems:
@@ -169,6 +178,7 @@ def check(linux_tree: str | None, optee_tree: str | None, *,
         lin, p1 = C.load_checked(lt)
         sec, p2 = C.load_checked(st)
         problems = p1 + p2
+        warnings = [str(w) for w in lt.warnings + st.warnings]
         if problems or lin is None or sec is None:
             raise _ParseFailure(problems)
         findings = [f.to_json() for f in C.compare_sides(lin, sec, lt, st)]
@@ -194,7 +204,7 @@ def check(linux_tree: str | None, optee_tree: str | None, *,
         for side, tree, abi in (("linux", lt, lin), ("secure", st, sec)):
             dirs[side] = {"tree": tree.origin, "kind": tree.kind,
                           "headers": [tree.display(h) for h in abi.headers]}
-        return {**dirs, "compatible": not incompatible,
+        return {**dirs, "compatible": not incompatible, "warnings": warnings,
                 "exit_code": EXIT_INCOMPATIBLE if incompatible else EXIT_OK,
                 "concepts_compared": len(C.concept_pairs(lin, sec)),
                 "structs_compared": len(C.STRUCT_PAIRS), "findings": findings,
@@ -214,6 +224,8 @@ def _short(w: dict[str, Any] | None) -> str:
 
 def cmd_check(args: argparse.Namespace) -> int:
     result = check(args.linux_tree, args.optee_tree, scenarios=not args.no_scenarios)
+    for w in result["warnings"]:
+        print(f"tzemu abi check: warning: {w}", file=sys.stderr)
     print(json.dumps(result, indent=1) if args.json else report.check_text(result))
     return result["exit_code"]
 
@@ -239,6 +251,7 @@ def diff(old: str, new: str) -> dict[str, Any]:
                 problems += p1 + p2
                 if oa is not None and na is not None and not (p1 or p2):
                     changes += [c.to_json() for c in C.diff_abi(side, oa, na, ot, nt)]
+                _warn("diff", [ot, nt])
             finally:
                 ot.cleanup()
                 nt.cleanup()

@@ -16,6 +16,12 @@ def boot_options(args: argparse.Namespace) -> dict:
         opts["ta_key"] = args.ta_key
     if getattr(args, "no_verify_ta", False):
         opts["verify_ta"] = False
+    if getattr(args, "inject", None):
+        from emu.faults import parse_inject
+        try:
+            opts["inject"] = parse_inject(args.inject)
+        except ValueError as exc:
+            raise SystemExit(f"tzemu: --inject: {exc}") from None
     return opts
 
 
@@ -39,6 +45,9 @@ def add_boot_arguments(p: argparse.ArgumentParser) -> None:
                         "project's test key, see docs/tas.md)")
     p.add_argument("--no-verify-ta", action="store_true",
                    help="load signed .ta files without checking digest and signature (warns)")
+    p.add_argument("--inject", action="append", metavar="NAME[:N]",
+                   help="fault injection: make point NAME fail at its N-th hit (default 1; 'all' "
+                        "for every hit); repeatable; points in docs/security.md")
 
 
 def add_attach_arguments(p: argparse.ArgumentParser) -> None:

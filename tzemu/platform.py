@@ -12,7 +12,7 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from unicorn import arm64_const as A
 
@@ -25,6 +25,7 @@ from emu.devices.crypto_engine import CryptoEngine
 from emu.devices.dma import DmaMaster, TestMaster
 from emu.mmu import Stage1Mmu
 from emu.events import EventBus
+from emu.faults import FaultInjector
 from emu.gic import InterruptController
 from emu.physmem import PhysMem
 from emu.platform_map import MemoryMap, load_memory_map
@@ -70,6 +71,8 @@ class BootOptions:
     # --- issue 11: signed .ta files from ta_dirs ---------------------------------------------
     ta_key: str | Path | None = None    # RSA public (or private) key PEM; None: the test key
     verify_ta: bool = True              # False: skip digest/signature checks (warns once)
+    # --- issue 10 part 4: fault injection (emu/faults.py): point name -> N or "all" ------------
+    inject: Mapping[str, int | str] = field(default_factory=dict)
 
 
 class NsConduit:
@@ -145,6 +148,11 @@ class Platform:
             raise PlatformError(f"unknown protected-memory use cases {sorted(unknown)} "
                                 f"(known: {', '.join(USE_CASES)})")
         self.options = options
+        try:      # each world gets its own injector built from the same spec
+            secure_faults, linux_faults = FaultInjector(options.inject), FaultInjector(options.inject)
+        except ValueError as exc:
+            raise PlatformError(str(exc)) from None
+        self.faults = {"secure": secure_faults, "linux": linux_faults}
         self.memory_map: MemoryMap = load_memory_map(options.platform_file)
         self.physmem = PhysMem(self.memory_map)
         self.bus = EventBus(record=options.record_events)
@@ -205,6 +213,7 @@ class Platform:
                                 protmem_access=self._protmem_access(),
                                 ta_device_maps=self._ta_device_maps(ta_defines()),
                                 ree_ta_store_first=bool(options.ta_dirs),
+                                faults=secure_faults,
                                 **self._ta_key_config(options)),   # issue 11
             ta_store=tas, foreign_interrupt_pending=self.gic.ns_pending,
             abi=secure_abi(options.secure_abi_tree))  # issue 9: --optee-tree
@@ -226,7 +235,8 @@ class Platform:
             layout["ns_stub_base"], ta_dirs=[str(d) for d in options.ta_dirs],
             cma_base=mm.cma_base, cma_size=mm.cma_size,
             **({"optee_abi": "ffa"} if options.abi == "ffa" else {}),
-            protmem_use_cases=tuple(self.use_case_id(n) for n in options.protmem_use_cases)),
+            protmem_use_cases=tuple(self.use_case_id(n) for n in options.protmem_use_cases),
+            faults=linux_faults),
             abi=linux_abi(options.linux_abi_tree))  # issue 9: --linux-tree
         ttbr0, ttbr1 = self.kernel.setup_mm()
         self._enable_ns_mmu(ttbr0, ttbr1)

@@ -80,6 +80,9 @@ def write_symbols(platform: Any, out_dir: str | Path) -> list[tuple[str, int]]:
     emit("ns_stubs", stubs.code, stubs.base + off, {k: v + off for k, v in stubs.symbols.items()})
     img = platform.secure_os.image
     emit("tee_os", img.code, img.base, dict(img.symbols))
+    tzc = getattr(platform.secure_os, "protmem_hook", None)
+    if tzc is not None:         # S-EL1 TZC-400 programming routine, in secure SRAM
+        emit("plat_tzc400", tzc.code.code, tzc.code.base, dict(tzc.code.symbols))
     for image in platform.secure_os.ta_manager.images.values():
         emit(f"ta_{image.name}", _ta_code(image), TA_LOAD_BASE,
              {k: v + TA_LOAD_BASE for k, v in image.symbols.items()})
@@ -88,3 +91,15 @@ def write_symbols(platform: Any, out_dir: str | Path) -> list[tuple[str, int]]:
 
 def add_symbol_file_lines(files: list[tuple[str, int]]) -> list[str]:
     return [f"add-symbol-file {path}" for path, _addr in files]
+
+
+def symbol_addresses(platform: Any) -> dict[str, int]:
+    """Name -> address as gdb sees it: NS stubs at their kernel VA, S-EL1 image, TZC routine."""
+    stubs = platform.ns_stubs
+    off = getattr(platform, "_va_offset", 0)
+    out = {k: v + off for k, v in stubs.symbols.items()}
+    out.update(platform.secure_os.image.symbols)
+    tzc = getattr(platform.secure_os, "protmem_hook", None)
+    if tzc is not None:
+        out.update(tzc.code.symbols)
+    return out

@@ -27,12 +27,12 @@ __all__ = ["load_headers", "AbiSet", "StructLayout", "Field", "AbiError", "Unsup
            "SECURE_HEADERS", "FIRMWARE_HEADERS", "clear_cache"]
 
 #: Bump when the loader's output for the same input changes (invalidates disk caches).
-LOADER_VERSION = 5
+LOADER_VERSION = 6
 
 _ROOT = Path(__file__).resolve().parents[2]
 
 LINUX_HEADERS: tuple[str, ...] = (
-    "uapi/linux/tee.h", "uapi/linux/dma-heap.h", "linux/tee_core.h", "linux/arm-smccc.h",
+    "uapi/linux/tee.h", "uapi/asm-generic/fcntl.h", "uapi/linux/dma-heap.h", "linux/tee_core.h", "linux/arm-smccc.h",
     "linux/arm_ffa.h", "drivers/tee/optee/optee_smc.h", "drivers/tee/optee/optee_msg.h",
     "drivers/tee/optee/optee_rpc_cmd.h", "drivers/tee/optee/optee_ffa.h",
     "drivers/tee/optee/optee_private.h",
@@ -336,14 +336,21 @@ def _tree_include(tree: Path | None, side: str) -> Path:
     return nested if nested.is_dir() else Path(tree)
 
 
+#: Stand-in "system include" directories (see sysinclude/README.md): definitions of the
+#: tree-internal headers real ABI headers include, searched after the tree itself.
+SYSINCLUDE = Path(__file__).resolve().parent / "sysinclude"
+
+
 def linux_abi(tree: Path | None = None) -> AbiSet:
     """The normal world's headers (linux_side/include)."""
-    return load_headers(_tree_include(tree, "linux_side"), LINUX_HEADERS)
+    return load_headers(_tree_include(tree, "linux_side"), LINUX_HEADERS,
+                        extra_include_dirs=(SYSINCLUDE / "linux",))
 
 
 def secure_abi(tree: Path | None = None) -> AbiSet:
     """The secure OS's headers (tee_os/include)."""
-    return load_headers(_tree_include(tree, "tee_os"), SECURE_HEADERS)
+    return load_headers(_tree_include(tree, "tee_os"), SECURE_HEADERS,
+                        extra_include_dirs=(SYSINCLUDE / "optee_os",))
 
 
 def firmware_abi(tree: Path | None = None) -> AbiSet:

@@ -140,6 +140,9 @@ def common_type(a: CInt, b: CInt) -> CInt:
     return _UNSIGNED_OF[s]
 
 
+#: GCC count-trailing-zeros builtins (FIELD_PREP/FIELD_GET locate a mask's low bit with them).
+_CTZ = ("__builtin_ctz", "__builtin_ctzl", "__builtin_ctzll")
+
 _INT_RE = re.compile(r"^(0[xX][0-9a-fA-F]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)([uUlL]*)$")
 _SUFFIXES = {"": (False, 0), "u": (True, 0), "l": (False, 1), "ul": (True, 1), "lu": (True, 1),
              "ll": (False, 2), "ull": (True, 2), "llu": (True, 2)}
@@ -342,4 +345,9 @@ class Evaluator:
         if name in ("offsetof", "__builtin_offsetof") and self.offsetof and node.args:
             typename, member = node.args.exprs
             return Value(self.offsetof(typename, member), ULONG)
+        if name in _CTZ and node.args and len(node.args.exprs) == 1:
+            arg = self.eval(node.args.exprs[0])
+            if arg.v == 0:
+                raise CExprError(f"{name}(0) is undefined")
+            return Value((arg.v & -arg.v).bit_length() - 1, INT)
         raise NotConstant(f"call of {name or 'a function'} in a constant expression")

@@ -1,10 +1,8 @@
 """Cross-side and old/new comparison of ABI header sets (``tzemu abi check`` / ``diff``).
 
-Three pieces, none of which boots anything (that is ``tzemu.abi_cli``'s job):
+None of this boots anything (that is ``tzemu.abi_cli``'s job). Resolving and loading the
+trees the user points at lives in :mod:`emu.abi.trees` (re-exported here):
 
-* :class:`HeaderTree` resolves what a user points at (tzemu's own copy, an include directory
-  laid out like tzemu's, a Linux kernel source tree or an optee_os tree) to one include
-  directory the loader reads, staging the real trees' ABI headers into tzemu's layout.
 * :func:`compare_sides` walks the **concept table**: the constants and struct layouts that the
   Linux driver and the secure OS must agree on, same name on both sides where the real trees
   share names, explicit pairs where they differ (FF-A function ids, TEEC_/TEE_ codes...).
@@ -14,204 +12,15 @@ Three pieces, none of which boots anything (that is ``tzemu.abi_cli``'s job):
 from __future__ import annotations
 
 import difflib
-import fnmatch
 import os
-import shutil
-import subprocess
-import tarfile
-import tempfile
+import fnmatch
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Iterable
 
-from . import AbiError, AbiSet, LINUX_HEADERS, SECURE_HEADERS, Unsupported, linux_abi, secure_abi
-
-_ROOT = Path(__file__).resolve().parents[2]
-SIDES = ("linux", "secure")
-_OWN = {"linux": _ROOT / "linux_side" / "include", "secure": _ROOT / "tee_os" / "include"}
-
-# --------------------------------------------------------------------------------------------
-# Real trees -> tzemu's header layout
-# --------------------------------------------------------------------------------------------
-#: tzemu header (relative to linux_side/include) -> path in a kernel source tree.
-KERNEL_MAP: dict[str, str] = {
-    "uapi/linux/tee.h": "include/uapi/linux/tee.h",
-    "uapi/linux/dma-heap.h": "include/uapi/linux/dma-heap.h",
-    "linux/arm_ffa.h": "include/linux/arm_ffa.h",
-    "drivers/tee/optee/optee_msg.h": "drivers/tee/optee/optee_msg.h",
-    "drivers/tee/optee/optee_smc.h": "drivers/tee/optee/optee_smc.h",
-    "drivers/tee/optee/optee_ffa.h": "drivers/tee/optee/optee_ffa.h",
-    "drivers/tee/optee/optee_rpc_cmd.h": "drivers/tee/optee/optee_rpc_cmd.h",
-}
-#: tzemu header (relative to tee_os/include) -> candidate paths in an optee_os tree.
-OPTEE_OS_MAP: dict[str, tuple[str, ...]] = {
-    "optee_msg.h": ("core/include/optee_msg.h",),
-    "optee_rpc_cmd.h": ("core/include/optee_rpc_cmd.h",),
-    "optee_ffa.h": ("core/include/optee_ffa.h", "core/arch/arm/include/optee_ffa.h"),
-    "sm/optee_smc.h": ("core/arch/arm/include/sm/optee_smc.h",),
-    "ffa.h": ("core/arch/arm/include/ffa.h",),
-    "teesmc_opteed.h": ("core/arch/arm/include/sm/teesmc_opteed.h",),
-    "tee_api_defines.h": ("lib/libutee/include/tee_api_defines.h",),
-}
-
-
-class TreeError(Exception):
-    """A directory or revision the user named is not a header tree (a usage error, exit 2)."""
-
-
-@dataclass
-class HeaderTree:
-    """One side's header set: ``include`` is what ``linux_abi``/``secure_abi`` read."""
-
-    side: str
-    include: Path
-    kind: str                          # "tzemu", "include", "kernel" or "optee_os"
-    origin: str                        # what the user gave (for reports)
-    path_map: dict[str, str] = field(default_factory=dict)   # staged file -> real file
-    _tmp: Any = None
-
-    def load(self) -> AbiSet:
-        return (linux_abi if self.side == "linux" else secure_abi)(self.include)
-
-    def display(self, path: str) -> str:
-        """A file as the user knows it (staged copies mapped back to the real tree)."""
-        path = self.path_map.get(path, path)
-        try:
-            rel = os.path.relpath(path)
-        except ValueError:
-            return path
-        return path if rel.startswith("..") else rel
-
-    def cleanup(self) -> None:
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-
-
-def _stage(side: str, tree: Path, mapping: dict[str, tuple[str, ...]], kind: str) -> HeaderTree:
-    """tzemu's own copy with the real tree's ABI headers laid over it."""
-    tmp = tempfile.TemporaryDirectory(prefix=f"tzemu-abi-{side}-")
-    inc = Path(tmp.name) / "include"
-    shutil.copytree(_OWN[side], inc)
-    path_map = {}
-    found = 0
-    for ours, candidates in mapping.items():
-        for cand in candidates:
-            src = tree / cand
-            if src.is_file():
-                shutil.copyfile(src, inc / ours)
-                path_map[str((inc / ours).resolve())] = str(src.resolve())
-                found += 1
-                break
-    if not found:
-        tmp.cleanup()
-        raise TreeError(f"{tree}: no ABI header of a {kind} tree found")
-    # unmapped support headers keep tzemu's copy: report them under their real name
-    for p in inc.rglob("*.h"):
-        path_map.setdefault(str(p.resolve()), str(_OWN[side] / p.relative_to(inc)) +
-                            " (tzemu support copy)")
-    return HeaderTree(side, inc, kind, str(tree), path_map, tmp)
-
-
-def resolve_tree(side: str, tree: str | Path | None) -> HeaderTree:
-    """Interpret ``--linux-tree`` / ``--optee-tree`` (None: tzemu's own copy)."""
-    if tree is None:
-        return HeaderTree(side, _OWN[side], "tzemu", str(_OWN[side]))
-    t = Path(tree)
-    if not t.is_dir():
-        raise TreeError(f"{tree}: not a directory")
-    if side == "linux":
-        if (t / "linux_side" / "include").is_dir():
-            return HeaderTree(side, t / "linux_side" / "include", "include", str(tree))
-        if (t / "uapi" / "linux" / "tee.h").is_file():
-            return HeaderTree(side, t, "include", str(tree))
-        if (t / "include" / "uapi" / "linux" / "tee.h").is_file():
-            return _stage(side, t, {k: (v,) for k, v in KERNEL_MAP.items()}, "kernel")
-        raise TreeError(f"{tree}: neither a kernel source tree (include/uapi/linux/tee.h) nor "
-                        f"a Linux-side include directory (uapi/linux/tee.h)")
-    if (t / "tee_os" / "include").is_dir():
-        return HeaderTree(side, t / "tee_os" / "include", "include", str(tree))
-    if (t / "optee_msg.h").is_file() and (t / "sm" / "optee_smc.h").is_file():
-        return HeaderTree(side, t, "include", str(tree))
-    if (t / "core" / "include" / "optee_msg.h").is_file():
-        return _stage(side, t, OPTEE_OS_MAP, "optee_os")
-    raise TreeError(f"{tree}: neither an optee_os tree (core/include/optee_msg.h) nor a "
-                    f"secure-side include directory (optee_msg.h, sm/optee_smc.h)")
-
-
-def detect_sides(tree: str | Path) -> list[str]:
-    """Which sides a directory holds (a tzemu checkout holds both)."""
-    found = []
-    for side in SIDES:
-        try:
-            resolve_tree(side, tree).cleanup()
-            found.append(side)
-        except TreeError:
-            pass
-    return found
-
-
-def materialize(spec: str, workdir: Path) -> Path:
-    """``git:REV:PATH`` -> a directory holding PATH at REV (via ``git archive``); else ``spec``."""
-    if not spec.startswith("git:"):
-        return Path(spec)
-    try:
-        _, rev, path = spec.split(":", 2)
-    except ValueError:
-        raise TreeError(f"{spec}: expected git:REV:PATH") from None
-    path = path.strip("/") or "."
-    out = workdir / f"rev-{len(list(workdir.iterdir()))}"
-    out.mkdir()
-    archive = out / "tree.tar"
-    cmd = ["git", "archive", "--format=tar", f"--output={archive}", rev, "--", path]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    except (OSError, subprocess.SubprocessError) as e:
-        raise TreeError(f"{spec}: cannot run git: {e}") from None
-    if proc.returncode:
-        raise TreeError(f"{spec}: git archive failed: {proc.stderr.strip()}")
-    with tarfile.open(archive) as tar:
-        tar.extractall(out, filter="data")
-    archive.unlink()
-    return out / path
-
-
-# --------------------------------------------------------------------------------------------
-# Loading with every problem located
-# --------------------------------------------------------------------------------------------
-#: Families whose object-like macros must evaluate to integers: one that does not is a
-#: broken definition (reported with file:line), not something to skip silently.
-ABI_FAMILIES = ("OPTEE_", "FFA_", "TEE_", "TEEC_", "DMA_HEAP_", "ARM_SMCCC_", "SMCCC_")
-
-
-def load_checked(tree: HeaderTree) -> tuple[AbiSet | None, list[Unsupported]]:
-    """Load a side; returns (abi, problems). ``abi`` is None when loading failed outright."""
-    try:
-        abi = tree.load()
-    except AbiError as e:
-        probs = e.problems or [Unsupported(tree.origin, 0, str(e))]
-        return None, [Unsupported(tree.display(p.file), p.line, p.what) for p in probs]
-    problems = []
-    for name, why in abi.skipped.items():
-        if name.startswith(ABI_FAMILIES) and "expands to nothing" not in why \
-                and "string literal" not in why:
-            file, line = abi.locations.get(name, ("?", 0))
-            problems.append(Unsupported(tree.display(file), line,
-                                        f"{name} is not an integer constant: {why}"))
-    return abi, problems
-
-
-def side_dump(abi: AbiSet, tree: HeaderTree | None = None) -> dict[str, Any]:
-    """``{"constants", "structs", "headers"}`` of one side (the ``abi dump`` JSON)."""
-    show = tree.display if tree else (lambda p: p)
-    return {
-        "constants": {n: abi.constants[n] for n in sorted(abi.constants)},
-        "structs": {n: {"size": s.size,
-                        "fields": [{"name": f.name, "offset": f.offset, "size": f.size}
-                                   for f in s.fields]}
-                    for n, s in sorted(abi.structs.items())},
-        "headers": [show(h) for h in abi.headers],
-    }
+from . import LINUX_HEADERS, SECURE_HEADERS, AbiSet, Unsupported  # noqa: F401 - re-exported
+from .trees import (  # noqa: F401 - re-exported: compare.X is the public name
+    ABI_FAMILIES, KERNEL_MAP, OPTEE_OS_MAP, SIDES, HeaderTree, TreeError, detect_sides,
+    load_checked, materialize, resolve_tree, side_dump)
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,6 +31,7 @@ SAME_NAME: tuple[tuple[str, str], ...] = (
     ("OPTEE_MSG commands", "OPTEE_MSG_CMD_*"),
     ("OPTEE_MSG parameter attributes", "OPTEE_MSG_ATTR_*"),
     ("OPTEE_MSG protected-memory use cases", "OPTEE_MSG_PROTMEM_*"),
+    ("OPTEE_MSG protected-memory use cases", "OPTEE_MSG_RSTMEM_*"),  # v6 "restricted" spelling
     ("OPTEE_MSG login methods", "OPTEE_MSG_LOGIN_*"),
     ("OPTEE_MSG identity and revision", "OPTEE_MSG_UID_*"),
     ("OPTEE_MSG identity and revision", "OPTEE_MSG_OS_OPTEE_UUID_*"),
@@ -352,7 +162,13 @@ def _concept(name: str) -> str | None:
 
 
 def _field_rows(s: Any) -> list[tuple[str, int, int]]:
-    return [(f.name, f.offset, f.size) for f in s.fields]
+    """Fields that occupy the wire layout: a trailing flexible array member (``params[]``,
+    size 0) only names the bytes after the struct, so older trees that describe it in a
+    comment (optee_os's optee_msg_arg) have the same layout."""
+    rows = [(f.name, f.offset, f.size) for f in s.fields]
+    if rows and rows[-1][2] == 0:
+        rows.pop()
+    return rows
 
 
 def compare_layouts(old: Any, new: Any, *, by_name: bool = True) -> list[str]:
@@ -482,11 +298,28 @@ def _match_renames(removed: list[str], added: list[str], oc: dict[str, int],
     return out
 
 
+#: Words renamed between ABI revisions (the v6 protected-memory series said "restricted").
+RENAMED_WORDS = {"RSTMEM": "PROTMEM", "RESTRICTED": "PROTECTED", "FN64": "64"}
+
+
+def _canonical(name: str) -> tuple[str, ...]:
+    toks = [RENAMED_WORDS.get(t, t) for t in name.split("_")]
+    if "64" in toks:  # FFA_FN64_X (Linux) and FFA_X_64 (optee_os) spell the same id
+        toks = [t for t in toks if t != "64"] + ["64"]
+    return tuple(toks)
+
+
 def _rename_twin(name: str, value: int, candidates: list[str]) -> str | None:
-    """The candidate (same value) that looks like a renamed ``name``, if any."""
+    """The candidate (same value, same concept family) that looks like a renamed ``name``."""
     best, score = None, 0.0
     toks = name.split("_")
     for c in candidates:
+        if _canonical(c) == _canonical(name):
+            return c
+    family = _concept(name)
+    for c in candidates:
+        if _concept(c) != family:
+            continue  # equal small numbers in unrelated families are not renames
         ctoks = c.split("_")
         common = 0
         for a, b in zip(toks, ctoks):

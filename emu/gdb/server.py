@@ -8,7 +8,21 @@ instruments code translated after a hook is added, and a view that is already ru
 its translated blocks: adding the hook per step or per breakpoint would miss instructions of
 the running view, so the hook stays for the whole session and is removed on detach.
 
-Threads: 1 = NS-EL1, 2 = S-EL1, 3.. = S-EL0, one per TA image the secure OS knows.
+Threads (the way QEMU's gdbstub shows one CPU that changes exception level):
+
+* thread 1, "cpu0", is the executing CPU. Its registers are those of whichever world runs right
+  now (NS-EL1, S-EL1 or S-EL0), ``current_el`` and ``scr_el3.NS`` included, and every stop
+  reply names it, so gdb's step over a breakpoint on an ``smc`` sees the stepped thread stop
+  on the other side of the world switch. Stepping and continuing always drive thread 1.
+* threads 2 (NS-EL1), 3 (S-EL1) and 4.. (S-EL0, one per TA image the secure OS knows) are the
+  worlds' contexts, for inspection: registers read-only (the saved context of a world that is
+  not executing), memory as that world sees it. A stop reply never names them; a step or a
+  continue aimed at one alone is refused with a console message.
+
+Each view's ``run`` is wrapped while a client is attached: the wrapper keeps the stack of
+running views (nested: NS-EL1 -> EL3 -> S-EL1 -> S-EL0) and reports a stop at the ``until``
+address of a run (Unicorn stops there without a code hook), e.g. the NS ``_done`` label right
+after an ``smc`` returns.
 """
 from __future__ import annotations
 
@@ -34,6 +48,10 @@ _CODE_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_
 _MEM_CFUNC = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64,
                               ctypes.c_int, ctypes.c_int64, ctypes.c_void_p)
 SIGINT, SIGTRAP = 2, 5
+CPU_TID = 1                     # the executing CPU
+CTX_TIDS = {World.NS_EL1: 2, World.S_EL1: 3}
+TA_TID0 = 4                     # first S-EL0 context thread
+SCR_RW, SCR_NS = 1 << 10, 1     # the modelled SCR_EL3 bits
 E_MEM = b"E14"          # EFAULT: the selected world may not read/write there
 
 
@@ -65,13 +83,11 @@ class GdbServer:
         self.breakpoints: set[int] = set()
         self.watchpoints: dict[tuple[int, int, int], list] = {}
         self.stepping = False
-        self.step_over_tid: int | None = None      # gdb's step over a breakpoint of this thread
-        self.pending: str | None = None            # a stop due at the next instruction
         self.break_on: dict[int, str] = {}         # fid -> name (monitor break-on)
         self.trace = False
-        self.stop_view: CpuView | None = None
-        self.stop_tid = 1
-        self.g_tid = 1
+        self.stop_view: CpuView | None = None      # the executing view while stopped
+        self.g_tid = CPU_TID
+        self._running: list[CpuView] = []          # views inside run(), innermost last
         self.last_stop = b"S05"
         self._hooks: list[tuple[CpuView, Any]] = []
         self._unsub: Callable[[], None] | None = None
@@ -88,11 +104,13 @@ class GdbServer:
             self.reader = rsp.PacketReader()
             self.no_ack = False
             self._attach()
-            view = self.p.views[World.NS_EL1]
-            self.stop_view, self.stop_tid, self.g_tid = view, 1, 1
-            self.last_stop = self._stop_reply(SIGTRAP, 1, "library:;" if self.symbol_files else "")
+            view = self._running[-1] if self._running else self.p.views[World.NS_EL1]
+            self.stop_view, self.g_tid = view, CPU_TID
+            self.last_stop = self._stop_reply(SIGTRAP, CPU_TID,
+                                              "library:;" if self.symbol_files else "")
             if self._serve():           # resumed by the client, or detached cleanly
                 return
+            self._detach()              # the client went away: unhook, then accept again
 
     def close(self) -> None:
         self._detach()
@@ -102,21 +120,29 @@ class GdbServer:
             pass
 
     def _attach(self) -> None:
+        if self._hooks:
+            return
         for view in self.p.views.values():
             cb = _CODE_CFUNC(lambda _h, addr, size, _ud, v=view: self._code_hook(v, addr))
             self._hooks.append((view, view._hook_native(UC_HOOK_CODE, cb, 1, 0)))
+            if "run" not in view.__dict__:
+                view.run = self._wrap_run(view)
+            # Blocks translated before the hook existed are not instrumented: drop them all.
+            view.uc.ctl_flush_tb()
         self._unsub = self.p.bus.subscribe(self._on_event)
 
     def _detach(self) -> None:
         for view, handle in self._hooks:
             uclib.uc_hook_del(view.uc._uch, handle)
         self._hooks.clear()
+        for view in self.p.views.values():
+            view.__dict__.pop("run", None)
         for hooks in self.watchpoints.values():
             for view, handle in hooks:
                 uclib.uc_hook_del(view.uc._uch, handle)
         self.watchpoints.clear()
         self.breakpoints.clear()
-        self.stepping, self.pending = False, None
+        self.stepping = False
         if self._unsub is not None:
             self._unsub()
             self._unsub = None
@@ -128,22 +154,29 @@ class GdbServer:
         self.conn = None
 
     # --- stops -------------------------------------------------------------------------------
+    def _wrap_run(self, view: CpuView) -> Callable[..., None]:
+        orig = view.run
+
+        def run(begin: int, until: int = 0, count: int = 0) -> None:
+            self._running.append(view)
+            try:
+                orig(begin, until, count)
+                if (self.conn is not None and until and view.pc == until
+                        and (self.stepping or until in self.breakpoints)):
+                    # Unicorn ends the run before the ``until`` instruction without a code
+                    # hook: this is where the CPU is now (e.g. right after the NS ``smc``).
+                    self.stepping = False
+                    self._stop(view, SIGTRAP)
+            finally:
+                self._running.pop()
+        return run
+
     def _code_hook(self, view: CpuView, address: int) -> None:
         if self.conn is None:
             return
-        if self.stepping or self.pending or address in self.breakpoints:
+        if self.stepping or address in self.breakpoints:
             try:
-                over, self.step_over_tid = self.step_over_tid, None
-                if self.stepping and over is not None and over != self._tid_of(view):
-                    # gdb is stepping thread ``over`` off a breakpoint and insists that this
-                    # thread reports: report it first (its smc has trapped to EL3), then stop
-                    # here again, before this world's first instruction, on the next step.
-                    self.stepping = self.pending = None
-                    self._stop(self._view(over), SIGTRAP)
-                    if not (self.stepping or address in self.breakpoints):
-                        return
                 self.stepping = False
-                self.pending = None
                 self._stop(view, SIGTRAP)
             except BaseException as exc:  # noqa: BLE001 - re-raised by CpuView.run
                 view._guard(exc)
@@ -165,9 +198,12 @@ class GdbServer:
             fid = ev.fields.get("fid")
             name = self.break_on.get(fid)
             if name is not None:
-                view = self.p.views[World.NS_EL1] if ev.world == "NS-EL1" else self.p.views[World.S_EL1]
+                view = self._running[-1] if self._running else (
+                    self.p.views[World.NS_EL1] if ev.world == "NS-EL1" else self.p.views[World.S_EL1])
+                self.stepping = False
                 self._console(f"tzemu: break-on {name} (fid {fid:#x}) from {ev.world}; the "
-                              f"caller's smc has trapped to EL3, x0..x7 hold its arguments\n")
+                              f"caller's smc has trapped to EL3 (pc is past the smc), x0..x7 "
+                              f"hold its arguments\n")
                 self._stop(view, SIGTRAP)
 
     def _describe(self, ev: Any) -> str:
@@ -177,9 +213,9 @@ class GdbServer:
         return " ".join(f"{k}={v}" for k, v in f.items())
 
     def _stop(self, view: CpuView, sig: int, extra: str = "") -> None:
-        tid = self._tid_of(view)
-        self.stop_view, self.stop_tid, self.g_tid = view, tid, tid
-        self.last_stop = self._stop_reply(sig, tid, extra)
+        """Stop the platform with ``view`` executing; the reply always names thread 1."""
+        self.stop_view, self.g_tid = view, CPU_TID
+        self.last_stop = self._stop_reply(sig, CPU_TID, extra)
         self._send(self.last_stop)
         if not self._serve():
             self._detach()
@@ -196,18 +232,37 @@ class GdbServer:
         except AttributeError:
             return []
 
+    def _cpu_view(self) -> CpuView:
+        return self.stop_view or self.p.views[World.NS_EL1]
+
+    def _world_name(self, view: CpuView) -> str:
+        if view.world is World.S_EL0:
+            tid = self._ta_tid_of(view)
+            tas = self._tas()
+            if TA_TID0 <= tid < TA_TID0 + len(tas):
+                return f"S-EL0 {tas[tid - TA_TID0].name}"
+        return str(view.world)
+
+    def _el(self, view: CpuView) -> int:
+        return (view.uc.reg_read(A.UC_ARM64_REG_PSTATE) >> 2) & 3
+
     def threads(self) -> dict[int, str]:
-        out = {1: "NS-EL1", 2: "S-EL1"}
+        cpu = self._cpu_view()
+        out = {CPU_TID: f"cpu0: {self._world_name(cpu)}, EL{self._el(cpu)}"}
+        live = self._ctx_tid_of(cpu)
+        for world, tid in CTX_TIDS.items():
+            out[tid] = f"{world} {'live, on cpu0' if tid == live else 'saved context'}"
         for i, img in enumerate(self._tas()):
-            out[3 + i] = f"S-EL0 {img.name}"
+            tid = TA_TID0 + i
+            out[tid] = f"S-EL0 {img.name} {'live, on cpu0' if tid == live else 'context'}"
         return out
 
     def _space_of(self, tid: int) -> Any:
         """The TA address space behind a S-EL0 thread, if an instance exists."""
         tas = self._tas()
-        if not 3 <= tid < 3 + len(tas):
+        if not TA_TID0 <= tid < TA_TID0 + len(tas):
             return None
-        img = tas[tid - 3]
+        img = tas[tid - TA_TID0]
         tm = self.p.secure_os.ta_manager
         current = getattr(self.p.views[World.S_EL0].translate, "__self__", None)
         spaces = [inst.space for inst in tm.instances.values() if inst.image is img]
@@ -217,19 +272,27 @@ class GdbServer:
             return current
         return spaces[0] if spaces else None
 
-    def _tid_of(self, view: CpuView) -> int:
-        if view.world is World.NS_EL1:
-            return 1
-        if view.world is World.S_EL1:
-            return 2
+    def _ta_tid_of(self, view: CpuView) -> int:
         current = getattr(view.translate, "__self__", None)
-        for tid in range(3, 3 + len(self._tas())):
-            if self._space_of(tid) is current and current is not None:
+        for tid in range(TA_TID0, TA_TID0 + len(self._tas())):
+            if current is not None and self._space_of(tid) is current:
                 return tid
-        return 3
+        return TA_TID0
+
+    def _ctx_tid_of(self, view: CpuView) -> int:
+        """The context thread of the world ``view`` runs."""
+        if view.world in CTX_TIDS:
+            return CTX_TIDS[view.world]
+        return self._ta_tid_of(view)
 
     def _view(self, tid: int) -> CpuView:
-        return self.p.views[{1: World.NS_EL1, 2: World.S_EL1}.get(tid, World.S_EL0)]
+        if tid == CPU_TID:
+            return self._cpu_view()
+        if tid == CTX_TIDS[World.NS_EL1]:
+            return self.p.views[World.NS_EL1]
+        if tid == CTX_TIDS[World.S_EL1]:
+            return self.p.views[World.S_EL1]
+        return self.p.views[World.S_EL0]
 
     # --- registers -------------------------------------------------------------------------------
     def read_reg(self, tid: int, n: int) -> bytes:
@@ -237,9 +300,9 @@ class GdbServer:
         view = self._view(tid)
         uc = view.uc
         if r.name == "current_el":
-            value = (uc.reg_read(A.UC_ARM64_REG_PSTATE) >> 2) & 3
+            value = self._el(view)                             # the EL number, 0..3
         elif r.name == "scr_el3":
-            value = 0 if view.secure else 1 | (1 << 10)      # NS, RW (AArch64 lower ELs)
+            value = SCR_RW if view.secure else SCR_RW | SCR_NS  # RW (AArch64 lower ELs), NS
         elif r.cp is not None:
             value = uc.reg_read(A.UC_ARM64_REG_CP_REG, r.cp)
         else:
@@ -252,6 +315,8 @@ class GdbServer:
         r = REGISTERS[n]
         if len(data) != r.bits // 8:
             raise rsp.RspError("register size")
+        if tid != CPU_TID:
+            raise rsp.RspError("context threads are read-only: write thread 1 (cpu0)")
         if r.name in ("current_el", "scr_el3"):
             return                                    # modelled, read-only
         value = int.from_bytes(data, "little")
@@ -268,7 +333,7 @@ class GdbServer:
         access = UC_MEM_WRITE if write else UC_MEM_READ
         saved = view.denial
         try:
-            if tid >= 3:
+            if tid >= TA_TID0:
                 space = self._space_of(tid)
                 result = space.translate(view, va, access) if space is not None else None
             else:
@@ -345,7 +410,7 @@ class GdbServer:
                         self.conn.sendall(b"-")
                     continue
                 if pkt.kind == "interrupt":
-                    self._send(self._stop_reply(SIGINT, self.stop_tid))
+                    self._send(self._stop_reply(SIGINT, CPU_TID))
                     continue
                 if pkt.kind != "packet":
                     continue
@@ -391,7 +456,7 @@ class GdbServer:
         if data in (b"qAttached",):
             return b"1"
         if data == b"qC":
-            return f"QC{self.stop_tid:x}".encode()
+            return f"QC{CPU_TID:x}".encode()
         if data == b"qfThreadInfo":
             return b"m" + ",".join(f"{t:x}" for t in self.threads()).encode()
         if data == b"qsThreadInfo":
@@ -456,17 +521,13 @@ class GdbServer:
             return b"OK" if self.write_mem(self.g_tid, rsp.hex_to_int(addr), blob) else E_MEM
         if cmd in (b"c", b"s"):
             if len(data) > 1:
-                self._view(self.g_tid).pc = rsp.hex_to_int(data[1:])
+                self._cpu_view().pc = rsp.hex_to_int(data[1:])
             self.stepping = cmd == b"s"
             raise _Resume
         if data == b"vCont?":
             return b"vCont;c;C;s;S"
         if data.startswith(b"vCont;"):
-            actions = [a.split(b":")[0][:1] for a in data[6:].split(b";") if a]
-            if not actions or any(a not in b"cCsS" for a in actions):
-                return b"E01"
-            self.stepping = any(a in b"sS" for a in actions)
-            raise _Resume
+            return self._vcont(data[6:])
         if data.startswith(b"vMustReplyEmpty") or data.startswith(b"v"):
             return b""
         if cmd in (b"Z", b"z"):
@@ -476,6 +537,32 @@ class GdbServer:
         if cmd == b"D":
             return b"OK"
         return b""
+
+    def _vcont(self, body: bytes) -> bytes:
+        """Resume thread 1 (cpu0); a step or continue aimed only at a context thread is refused."""
+        actions = []
+        for a in body.split(b";"):
+            if not a:
+                continue
+            act, _, tid = a.partition(b":")
+            if act[:1] not in (b"c", b"C", b"s", b"S"):
+                return b"E01"
+            actions.append((act[:1].lower(), None if tid in (b"", b"-1", b"0")
+                            else rsp.hex_to_int(tid.split(b".")[-1])))
+        if not actions:
+            return b"E01"
+        # vCont applies the leftmost action that matches a thread: cpu0's action is the first
+        # one naming thread 1 or all threads.
+        mine = next((a for a, t in actions if t in (None, CPU_TID)), None)
+        other = next(((a, t) for a, t in actions if t not in (None, CPU_TID)), None)
+        if other is not None and other[0] == b"s" or mine is None:
+            act, tid = other if other is not None else (b"c", CPU_TID)
+            self._console(f"tzemu: thread {tid} is a saved world context (read-only); step and "
+                          f"continue thread 1 (cpu0), the executing CPU\n")
+            self.last_stop = self._stop_reply(SIGTRAP if act == b"s" else 0, tid)
+            return self.last_stop
+        self.stepping = mine == b"s"
+        raise _Resume
 
     def _xfer(self, doc: str, rng: bytes) -> bytes:
         off, _, length = rng.partition(b",")
@@ -495,10 +582,6 @@ class GdbServer:
         kind, addr, length = int(kind_s), rsp.hex_to_int(addr_s), rsp.hex_to_int(len_s.split(b";")[0])
         if kind in (0, 1):
             (self.breakpoints.add if insert else self.breakpoints.discard)(addr)
-            if not insert and self.stop_view is not None and addr == self.stop_view.pc:
-                self.step_over_tid = self.stop_tid
-            elif insert:
-                self.step_over_tid = None
             return b"OK"
         if kind not in (2, 3, 4) or not 0 < length <= 0x1000:
             return b""
@@ -520,7 +603,7 @@ class GdbServer:
 
     # --- monitor commands -------------------------------------------------------------------------
     HELP = """tzemu monitor commands:
-  worlds                   the CPU views (gdb threads), their EL, PC and state
+  worlds                   cpu0 (thread 1) and the world contexts (threads 2..): EL, PC
   tzc                      TZC-400 regions (enabled ones) and fail state
   ffa handles              FF-A memory handles known to the SPMC (abi=ffa)
   protmem                  protected-memory regions of the secure OS
@@ -545,12 +628,14 @@ class GdbServer:
         cmd = words[0]
         if cmd == "worlds":
             lines = []
+            live = self._ctx_tid_of(self._cpu_view())
             for tid, name in self.threads().items():
                 view = self._view(tid)
-                el = (view.uc.reg_read(A.UC_ARM64_REG_PSTATE) >> 2) & 3
-                mark = "*" if tid == self.stop_tid else " "
-                extra = "" if tid < 3 or self._space_of(tid) is not None else "  (not loaded)"
-                lines.append(f"{mark} thread {tid}: {name:22} EL{el} pc={view.pc:#x}{extra}")
+                mark = "*" if tid in (CPU_TID, live) else " "
+                extra = ("" if tid < TA_TID0 or self._space_of(tid) is not None
+                         else "  (not loaded)")
+                lines.append(f"{mark} thread {tid}: {name:30} EL{self._el(view)} "
+                             f"pc={view.pc:#x}{extra}")
             return "\n".join(lines) + "\n"
         if cmd == "tzc":
             state = self.p.tzc.to_json()

@@ -42,7 +42,7 @@ def _build() -> list[RegDef]:
              RegDef("ttbr1_el1", 64, "sys", A.UC_ARM64_REG_TTBR1_EL1),
              RegDef("sp_el0", 64, "sys", A.UC_ARM64_REG_SP_EL0, type="data_ptr"),
              RegDef("sp_el1", 64, "sys", A.UC_ARM64_REG_SP_EL1, type="data_ptr"),
-             RegDef("current_el", 64, "sys"),       # modelled: 0/1 from the view
+             RegDef("current_el", 64, "sys"),       # modelled: the EL (0/1) of the executing view
              RegDef("scr_el3", 64, "sys")]          # modelled by the Python EL3: NS bit = world
     return regs
 

@@ -351,6 +351,8 @@ class FfaAbi:
         try:
             if size == 0:
                 raise einval("zero-sized RPC shm")
+            if self.drv.kernel.faults.hit("supplicant.shm_alloc"):
+                raise LinuxError(errno.ENOMEM, "injected fault: RPC shm allocation failed")
             shm = self.drv.alloc_priv_shm(size)
         except LinuxError:
             arg.ret = c.TEEC_ERROR_OUT_OF_MEMORY

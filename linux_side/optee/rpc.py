@@ -6,8 +6,10 @@ Every reply carries ret_origin = TEEC_ORIGIN_COMMS.
 """
 from __future__ import annotations
 
+import errno
 from typing import TYPE_CHECKING, Any
 
+from linux_side.errors import LinuxError
 from linux_side.optee.optee_msg import MsgArg, MsgParam
 from linux_side.tee.tee_shm import TeeShm
 
@@ -82,6 +84,8 @@ class OpteeRpc:
             arg.ret = c.TEEC_ERROR_BAD_PARAMETERS
             return
         try:
+            if drv.kernel.faults.hit("supplicant.shm_alloc"):
+                raise LinuxError(errno.ENOMEM, "injected fault: RPC shm allocation failed")
             shm = drv.alloc_priv_shm(size)
         except OSError:
             arg.ret = c.TEEC_ERROR_OUT_OF_MEMORY

@@ -91,3 +91,40 @@ def test_malformed_packets_get_error_replies():
         assert s.handle(b"qfThreadInfo").startswith(b"m1,2")
     finally:
         s.close()
+
+
+def test_cpu0_thread_and_read_only_contexts():
+    """Thread 1 is the executing CPU; 2 (NS-EL1) and 3 (S-EL1) are read-only contexts."""
+    import tzemu
+    from emu.gdb.server import GdbServer, _Resume
+    from emu.gdb.target_xml import REG_INDEX
+    from emu.types import World
+    p = tzemu.boot(abi="smc")
+    s = GdbServer(p, 0)
+    try:
+        s.stop_view = p.views[World.S_EL1]                # as if stopped while S-EL1 executes
+        assert s.handle(b"qfThreadInfo").startswith(b"m1,2,3")
+        assert s.handle(b"qC") == b"QC1"
+        names = {t: bytes.fromhex(s.handle(b"qThreadExtraInfo,%x" % t).decode()).decode()
+                 for t in (1, 2, 3)}
+        assert names == {1: "cpu0: S-EL1, EL1", 2: "NS-EL1 saved context",
+                         3: "S-EL1 live, on cpu0"}
+        scr = REG_INDEX["scr_el3"]
+        for tid, value in ((1, 0x400), (2, 0x401), (3, 0x400)):
+            s.handle(b"Hg%x" % tid)
+            assert s.handle(b"p%x" % scr) == value.to_bytes(8, "little").hex().encode()
+        s.handle(b"Hg2")
+        x0 = REG_INDEX["x0"]
+        try:
+            s.handle(b"P%x=%s" % (x0, bytes(8).hex().encode()))
+            raise AssertionError("a context thread accepted a register write")
+        except rsp.RspError:
+            pass
+        # a step aimed at a context thread is refused with a stop reply naming that thread
+        assert s.handle(b"vCont;s:3;c").startswith(b"T05thread:3;")
+        assert s.handle(b"vCont;c:2").startswith(b"T00thread:2;")
+        with pytest.raises(_Resume):
+            s.handle(b"vCont;s:1;c")
+        assert s.stepping
+    finally:
+        s.close()

@@ -17,6 +17,7 @@ from hypothesis.stateful import (Bundle, RuleBasedStateMachine, consumes, invari
                                  rule)
 
 import tzemu
+from emu.faults import POINTS
 from emu.invariants import InvariantMonitor, check_invariants, protected_ranges
 from emu.tzc400 import REGION_ATTRIBUTES, REGION_BASE_LOW, REGION_ID_ACCESS, REGION_TOP_LOW
 from linux_side.errors import LinuxError
@@ -89,6 +90,14 @@ class HostileLinux(RuleBasedStateMachine):
         assert fd not in self.live_fds, f"fd {fd} handed out twice"
         self.live_fds.add(fd)
         return fd
+
+    # --- fault injection (emu/faults.py): a component fails at its next hit(s) -----------------
+    @rule(point=st.sampled_from(sorted(POINTS)), nth=st.integers(1, 3))
+    def inject(self, point, nth):
+        """Arm one point in the world that owns it; the rules that follow must see only
+        documented errors, and the invariants must hold."""
+        world = "linux" if point in ("cma.alloc", "supplicant.shm_alloc") else "secure"
+        self.p.faults[world].arm(point, nth)
 
     @rule(fd=consumes(fds))
     def close_fd(self, fd):

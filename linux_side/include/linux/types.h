@@ -17,6 +17,7 @@ typedef __u32	u32;
 typedef __s64	s64;
 typedef __u64	u64;
 
+typedef _Bool		bool;
 typedef unsigned long	size_t;
 typedef unsigned long	uintptr_t;
 typedef u64		phys_addr_t;

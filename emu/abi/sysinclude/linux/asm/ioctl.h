@@ -1,0 +1,2 @@
+/* tzemu stand-in: arm64 uses the generic ioctl encoding. */
+#include <uapi/asm-generic/ioctl.h>

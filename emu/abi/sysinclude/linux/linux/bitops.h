@@ -1,0 +1,2 @@
+/* tzemu stand-in: only the bit helpers of <linux/bitops.h> matter to ABI headers. */
+#include <linux/bits.h>

@@ -1,0 +1,2 @@
+/* tzemu stand-in */
+#include <linux/compiler.h>
