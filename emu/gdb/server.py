@@ -555,7 +555,7 @@ class GdbServer:
         # one naming thread 1 or all threads.
         mine = next((a for a, t in actions if t in (None, CPU_TID)), None)
         other = next(((a, t) for a, t in actions if t not in (None, CPU_TID)), None)
-        if other is not None and other[0] == b"s" or mine is None:
+        if mine is None or (other is not None and other[0] == b"s"):
             act, tid = other if other is not None else (b"c", CPU_TID)
             self._console(f"tzemu: thread {tid} is a saved world context (read-only); step and "
                           f"continue thread 1 (cpu0), the executing CPU\n")
