@@ -19,7 +19,7 @@ def bitmap_find_next_zero_area(bitmap: bytearray, start: int, nr: int, align_mas
     relative to the start of its area, as CMA does.
     """
     size = len(bitmap)
-    if nr <= 0:
+    if nr <= 0 or start + nr > size:      # cannot fit: answer before building the needle
         return size
     run = bytes(nr)
     index = start

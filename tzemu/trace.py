@@ -129,7 +129,7 @@ def attach_trace(platform: Any, path: Any, fmt: str | None = None, insn: bool = 
     """
     fmt = format_for(path if isinstance(path, str) else "", fmt)
     flt = filters if isinstance(filters, TraceFilter) else TraceFilter.parse(filters)
-    decoder = Decoder(read_phys=platform.physmem.read,
+    decoder = Decoder(read_phys=platform.physmem.read, lazy=True,
                       nsaid_names={v: k for k, v in platform.memory_map.nsaid.items()})
     _seed_ffa(platform, decoder)
     info = {"abi": platform.options.abi, "seed": platform.options.seed,
@@ -182,26 +182,28 @@ def trace_scenario(target: str, path: Any, fmt: str | None = None, *, insn: bool
                    **options: Any) -> tuple[Any, dict[str, Any]]:
     """Run a built-in scenario or a user file under a tracer, like ``run_scenario``.
 
-    Returns (ScenarioResult, the trace summary). The tracer attaches after boot, as
-    ``run_scenario`` clears the bus after boot: the trace starts with the scenario itself.
+    Returns (ScenarioResult, the trace summary). The tracer attaches after boot (the scenario
+    runner clears the bus after boot): the trace starts with the scenario itself.
     """
-    from tzemu.scenarios import SCENARIOS, ScenarioResult
+    from tzemu.scenarios import SCENARIOS, ScenarioResult, run_scenario
+    tracers: list[Tracer] = []
+
+    def attach(p: Any, name: str) -> Tracer:
+        tracers.append(attach_trace(p, path, fmt, insn, blocks, filters, memory=memory,
+                                    wall=wall, meta={"scenario": name}))
+        return tracers[-1]
     if target in SCENARIOS:
-        sc = SCENARIOS[target]
-        run, defaults, name = sc.run, dict(sc.defaults), target
-    elif Path(target).is_file():
-        run, defaults = load_user_scenario(target)
-        name = Path(target).name
-    else:
+        result = run_scenario(target, attach=[lambda p: attach(p, target)], **options)
+        return result, tracers[0].summary if tracers else {}
+    if not Path(target).is_file():
         raise tzemu.PlatformError(f"unknown scenario {target!r} (built in: {', '.join(SCENARIOS)}; "
                                   "or a path to a .py file defining scenario(platform))")
-    opts = {**defaults, **{k: v for k, v in options.items() if v is not None}}
-    if name == "lend-reclaim" and opts.get("protmem") != "dynamic":
-        raise tzemu.PlatformError("lend-reclaim needs --protmem dynamic")
-    p = tzemu.boot(record_events=1_000_000, **opts)
+    run, defaults = load_user_scenario(target)
+    name = Path(target).name
+    p = tzemu.boot(record_events=1_000_000,
+                   **{**defaults, **{k: v for k, v in options.items() if v is not None}})
     p.bus.clear()
-    tracer = attach_trace(p, path, fmt, insn, blocks, filters, memory=memory, wall=wall,
-                          meta={"scenario": name})
+    tracer = attach(p, name)
     notes: list[str] = []
     try:
         passed = run(p, notes)
@@ -300,8 +302,8 @@ def cmd_trace(args: argparse.Namespace, console: Console) -> int:
     if len(target) != 1:
         print("usage: tzemu trace [options] -o FILE SCENARIO", file=sys.stderr)
         return 2
-    from tzemu.cli import _boot_options  # the lead's boot-option mapping, shared
-    opts = _boot_options(args)
+    from tzemu.cli_args import boot_options  # the options every booting command shares
+    opts = boot_options(args)
     try:
         filters = TraceFilter.parse(args.filter)
     except ValueError as exc:

@@ -74,6 +74,7 @@ class Tracer:
         #: called by :meth:`close` after the hooks are gone (e.g. undo the tzemu layer's wrappers)
         self.cleanups: list[Callable[[], None]] = []
         self.errors: list[str] = []
+        self.summary: dict[str, Any] = {}
         self.closed = False
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -124,7 +125,7 @@ class Tracer:
     def close(self) -> dict[str, Any]:
         """Detach every hook and finish the file; returns the summary written last."""
         if self.closed:
-            return {}
+            return self.summary
         self.closed = True
         if self._unsubscribe is not None:
             self._unsubscribe()
@@ -140,6 +141,7 @@ class Tracer:
                    "instructions": {w: c.count for w, c in self.counters.items()},
                    "traced": {w: vt.count for w, vt in self.tracers.items()}}
         self.writer.close(summary)
+        self.summary = summary
         return summary
 
     def __enter__(self) -> "Tracer":

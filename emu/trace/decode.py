@@ -69,11 +69,14 @@ class Names:
                     self.owners[o] = name[4:-6]
         lc = self.lc
         self.smc_ret = _table((lin,), ("OPTEE_SMC_RETURN_",), ("MASK", "PREFIX"))
-        self.rpc_prefix, self.rpc_prefix_mask = lc.OPTEE_SMC_RETURN_RPC_PREFIX, lc.OPTEE_SMC_RETURN_RPC_PREFIX_MASK
-        self.rpc_func_mask, self.unknown = lc.OPTEE_SMC_RETURN_RPC_FUNC_MASK, lc.OPTEE_SMC_RETURN_UNKNOWN_FUNCTION
+        self.rpc_prefix = lc.OPTEE_SMC_RETURN_RPC_PREFIX
+        self.rpc_prefix_mask = lc.OPTEE_SMC_RETURN_RPC_PREFIX_MASK
+        self.rpc_func_mask = lc.OPTEE_SMC_RETURN_RPC_FUNC_MASK
+        self.unknown = lc.OPTEE_SMC_RETURN_UNKNOWN_FUNCTION
         self.rpc_func = _table((lin,), ("OPTEE_SMC_RPC_FUNC_",))
         self.ffa_err = {v & M32: n for v, n in _table((lin,), ("FFA_RET_",)).items()}
-        self.smccc_err = {v & M32: n for v, n in _table((fw,), ("SMC_",), keep=lambda n, v: v < 0 or n == "SMC_UNK").items()}
+        self.smccc_err = {v & M32: n for v, n in _table(
+            (fw,), ("SMC_",), keep=lambda n, v: v < 0 or n == "SMC_UNK").items()}
         self.tee_err = _table((lin, sec), ("TEEC_ERROR_", "TEE_ERROR_", "TEEC_SUCCESS"))
         self.origin = _table((lin,), ("TEEC_ORIGIN_",))
         self.sec_caps = _bits(lin, "OPTEE_SMC_SEC_CAP_")
@@ -87,6 +90,11 @@ class Names:
         self.optee_ffa = _table((lin,), ("OPTEE_FFA_",), ("SEC_CAP", "VERSION", "MAX_", "_BIT", "RETURN"))
         self.ioctl = _table((lin,), ("TEE_IOC_", "DMA_HEAP_IOCTL_"), ("MAGIC", "BASE"))
         self.syscall = _table((sec,), ("TEE_SCN_",), ("MAX",))
+        self.yield_ret = _table((lin,), ("OPTEE_FFA_YIELDING_CALL_RETURN_",))
+        self.tzc_action = _table((sec,), ("TZC_ACTION_",))
+        self.tzc_sec = _table((sec,), ("TZC_REGION_S_",))
+        self.ffa_send = {v for k, v in sec.constants.items() if k.startswith(
+            ("FFA_MEM_LEND_", "FFA_MEM_SHARE_", "FFA_MEM_DONATE_", "FFA_MEM_RETRIEVE_REQ_"))}
 
 
 def _bits(abi: AbiSet, prefix: str) -> list[tuple[int, str]]:
@@ -155,9 +163,10 @@ def decode_mem_descriptor(buf: bytes, version: int | None = None) -> dict[str, A
         count, emad_size, emad_off = h["mem_access_count"], h["mem_access_size"], h["mem_access_offs"]
         attrs = h["mem_reg_attr"]
     else:
-        h = sec.struct("ffa_mem_transaction_1_0").unpack(buf)
+        v10 = sec.struct("ffa_mem_transaction_1_0")
+        h = v10.unpack(buf)
         count, emad_size = h["mem_access_count"], sec.sizeof("struct ffa_mem_access")
-        emad_off, attrs = sec.struct("ffa_mem_transaction_1_0").offset_of("mem_access_array"), h["mem_reg_attr"]
+        emad_off, attrs = v10.offset_of("mem_access_array"), h["mem_reg_attr"]
     emad = sec.struct("ffa_mem_access")
     out: dict[str, Any] = {
         "version": "1.1+" if new else "1.0", "sender": _h(h["sender_id"]),
@@ -279,6 +288,27 @@ def decode_msg_arg(read: ReadPhys, pa: int, ffa: bool = False) -> dict[str, Any]
     return out
 
 
+class LazyMsg:
+    """An ``optee_msg_arg`` snapshot, decoded when the trace is written.
+
+    Taking the bytes costs one copy; decoding them right away, between stretches of guest
+    code, costs tens of microseconds of cold Python per yielding call. Writers call
+    :meth:`resolve` (JSON's ``default``, the text summary) in their batches."""
+
+    __slots__ = ("raw", "ffa")
+
+    def __init__(self, read: ReadPhys, pa: int, ffa: bool):
+        m = _msg_layout()
+        raw = read(pa, m.hsize + 4 * m.psize)
+        num = m.header.unpack_from(raw)[5]
+        self.raw = raw if num <= 4 else read(pa, m.hsize + min(num, 16) * m.psize)
+        self.ffa = ffa
+
+    def resolve(self) -> dict[str, Any]:
+        raw = self.raw
+        return decode_msg_arg(lambda pa, size: raw[pa:pa + size], 0, self.ffa)
+
+
 def decode_fail_control(control: int) -> dict[str, Any]:
     """TZC-400 FAIL_CONTROL (the device model's field map)."""
     return {"direction": "write" if control & tzc.FAIL_CONTROL_DIRECTION_WRITE else "read",
@@ -292,8 +322,9 @@ class Decoder:
     """Decodes each event against the protocol state seen so far (see the module docstring)."""
 
     def __init__(self, read_phys: ReadPhys | None = None,
-                 nsaid_names: dict[int, str] | None = None) -> None:
+                 nsaid_names: dict[int, str] | None = None, lazy: bool = False) -> None:
         self.n = names()
+        self.lazy = lazy                              # messages as LazyMsg (see there)
         self.read = read_phys
         self.nsaid_names = dict(nsaid_names or {})
         self.calls: list[dict[str, Any]] = []        # open SMCs, innermost last
@@ -306,14 +337,11 @@ class Decoder:
         self.regions: dict[int, dict[str, int]] = {}  # TZC region -> accumulated base/top
         s, lin = self.n.sc, self.n.lc
         self.c, self.s = lin, s
-        self._ffa_send = {v for k, v in self.n.sec.constants.items()
-                          if k.startswith(("FFA_MEM_LEND_", "FFA_MEM_SHARE_", "FFA_MEM_DONATE_",
-                                           "FFA_MEM_RETRIEVE_REQ_"))}
+        self._ffa_send = self.n.ffa_send
         self._ffa_success = {s.FFA_SUCCESS_32, s.FFA_SUCCESS_64}
         self._direct = {s.FFA_MSG_SEND_DIRECT_REQ_32, s.FFA_MSG_SEND_DIRECT_REQ_64}
-        self._yield_ret = _table((self.n.lin,), ("OPTEE_FFA_YIELDING_CALL_RETURN_",))
-        self._tzc_action = _table((self.n.sec,), ("TZC_ACTION_",))
-        self._tzc_sec = _table((self.n.sec,), ("TZC_REGION_S_",))
+        self._yield_ret, self._tzc_action, self._tzc_sec = \
+            self.n.yield_ret, self.n.tzc_action, self.n.tzc_sec
         self._by_kind = {"smc": self._smc, "smc_return": self._smc_return,
                          "tzc_program": self._tzc_program, **self._simple()}
 
@@ -347,6 +375,11 @@ class Decoder:
         return self._owner(fid) == fw.OEN_STD_START and \
             fw.FFA_FNUM_MIN_VALUE <= fid & self.n.num_mask <= fw.FFA_FNUM_MAX_VALUE
 
+    def _msg(self, pa: int, ffa: bool) -> Any:
+        if self.lazy:
+            return LazyMsg(self._read, pa, ffa)
+        return decode_msg_arg(self._read, pa, ffa)
+
     def _read(self, pa: int, size: int) -> bytes:
         if self.read is None:
             raise LookupError("no memory reader attached")
@@ -368,7 +401,7 @@ class Decoder:
             pa = (a[1] & M32) << 32 | a[2] & M32
             call["msg_pa"] = pa
             d["args"] = {"arg_pa": _h(pa)}
-            d["msg"] = decode_msg_arg(self._read, pa, self.ffa)
+            d["msg"] = self._msg(pa, self.ffa)
         elif fid == c.OPTEE_SMC_CALL_WITH_REGD_ARG:
             d["args"] = {"shm_cookie": _h((a[1] & M32) << 32 | a[2] & M32), "offset": _h(a[3])}
         elif fid == c.OPTEE_SMC_CALL_RETURN_FROM_RPC:
@@ -404,7 +437,8 @@ class Decoder:
             handle = w[1] | w[2] << 32
             desc = self._frag.get(handle)
             if desc is not None and self.tx:
-                desc["constituents"] += parse_constituents(self._read(self.tx[0], w[3]), 0, w[3] // 16)
+                more = parse_constituents(self._read(self.tx[0], w[3]), 0, w[3] // 16)
+                desc = self._frag[handle] = {**desc, "constituents": desc["constituents"] + more}
                 call["descriptor"] = desc
             return {"handle": _h(handle), "fragment_length": w[3]}
         if fid == s.FFA_MEM_RECLAIM:
@@ -438,7 +472,7 @@ class Decoder:
             if runs:
                 pa = int(runs[0]["address"], 16) + offset
                 call["msg_pa"] = pa
-                call["msg"] = decode_msg_arg(self._read, pa, True)
+                call["msg"] = self._msg(pa, True)
         elif w[3] in (self.c.OPTEE_FFA_UNREGISTER_SHM, self.c.OPTEE_FFA_RELEASE_PROTMEM):
             d["handle"] = _h(w[4] | w[5] << 32)
         return d
@@ -471,7 +505,7 @@ class Decoder:
             elif fid in (c.OPTEE_SMC_CALLS_REVISION, c.OPTEE_SMC_CALL_GET_OS_REVISION):
                 d["revision"] = f"{w[0]}.{w[1]}"
             if call and "msg_pa" in call and d["status"] != "RPC":
-                d["msg"] = decode_msg_arg(self._read, call["msg_pa"], self.ffa)
+                d["msg"] = self._msg(call["msg_pa"], self.ffa)
         elif w[0] in n.smccc_err:
             d["status"] = n.smccc_err[w[0]]
         return d
@@ -510,7 +544,7 @@ class Decoder:
             if call["service"] == self.c.OPTEE_FFA_YIELDING_CALL_WITH_ARG:
                 d["result"] = self._yield_ret.get(w[3], _h(w[3]))
                 if "msg_pa" in call:
-                    d["msg"] = decode_msg_arg(self._read, call["msg_pa"], True)
+                    d["msg"] = self._msg(call["msg_pa"], True)
             else:
                 d["result"] = self.n.tee_err.get(w[3], _h(w[3]))
                 if call["service"] == self.c.OPTEE_FFA_EXCHANGE_CAPABILITIES:
@@ -533,16 +567,24 @@ class Decoder:
             "protmem_lend": self._use_case, "protmem_reclaim": self._use_case,
             "ffa_call": lambda w, f: {"error": n.ffa_err.get(f["error"] & M32, f["error"])}
             if isinstance(f.get("error"), int) else {},
-            "ffa_mem": lambda w, f: {**({"handle": _h(f["handle"])} if isinstance(f.get("handle"), int) else {}),
-                                     **({"receivers": [{"endpoint": _h(ep), "perm": _perm(p, self.s)}
-                                                       for ep, p in f["receivers"]]} if f.get("receivers") else {})},
-            "tzc_verdict": lambda w, f: {"master": "secure" if f.get("secure") else master(int(f.get("nsaid", 0)))},
-            "external_abort": lambda w, f: {"fail": {
-                "FAIL_ADDRESS": _h(int(f["fail"].get("FAIL_ADDRESS", 0))),
-                "FAIL_CONTROL": decode_fail_control(int(f["fail"].get("FAIL_CONTROL", 0))),
-                "FAIL_ID": _h(int(f["fail"].get("FAIL_ID", 0)))}} if f.get("fail") else {},
+            "ffa_mem": self._ffa_mem, "external_abort": self._abort,
+            "tzc_verdict": lambda w, f: {
+                "master": "secure" if f.get("secure") else master(int(f.get("nsaid", 0)))},
             "tzc_violation": lambda w, f: {"FAIL_CONTROL": decode_fail_control(int(f.get("control", 0)))},
             "ioctl": self._ioctl, "ioctl_return": self._ioctl}
+
+    def _ffa_mem(self, world: str, f: dict[str, Any]) -> dict[str, Any]:
+        d: dict[str, Any] = {"handle": _h(f["handle"])} if isinstance(f.get("handle"), int) else {}
+        if f.get("receivers"):
+            d["receivers"] = [{"endpoint": _h(ep), "perm": _perm(p, self.s)}
+                              for ep, p in f["receivers"]]
+        return d
+
+    def _abort(self, world: str, f: dict[str, Any]) -> dict[str, Any]:
+        fail = f.get("fail") or {}
+        return {"fail": {"FAIL_ADDRESS": _h(int(fail.get("FAIL_ADDRESS", 0))),
+                         "FAIL_CONTROL": decode_fail_control(int(fail.get("FAIL_CONTROL", 0))),
+                         "FAIL_ID": _h(int(fail.get("FAIL_ID", 0)))}} if fail else {}
 
     def _use_case(self, world: str, f: dict[str, Any]) -> dict[str, Any]:
         return {"use_case": self.n.use_case.get(f["use_case"], f["use_case"])} if "use_case" in f else {}
@@ -574,8 +616,10 @@ class Decoder:
             d.update(secure=self._tzc_sec.get(sec, str(sec)).replace("TZC_REGION_", ""),
                      filters=[i for i in range(nf) if value >> i & 1])
         elif r == s.TZC_REGION_ID_ACCESS_OFF:
-            for key, macro in (("nsaid_read", "TZC_REGION_ACCESS_RD"), ("nsaid_write", "TZC_REGION_ACCESS_WR")):
-                d[key] = [self._master(i) for i in range(16) if value & self.n.sec.call_macro(macro, i)]
+            for key, macro in (("nsaid_read", "TZC_REGION_ACCESS_RD"),
+                               ("nsaid_write", "TZC_REGION_ACCESS_WR")):
+                d[key] = [self._master(i) for i in range(16)
+                          if value & self.n.sec.call_macro(macro, i)]
         d.update(base=_h(reg["base"]), top=_h(reg["top"]))
         return d
 

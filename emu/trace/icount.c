@@ -173,8 +173,10 @@ int tz_format(tz_fmt *f, tz_insns *t)
         if (f->ocap - f->olen < (uint64_t)e->len + 160 + 48 * (uint64_t)e->nregs)
             return TZ_FULL;
         if (f->json)
-            f->olen += sprintf(f->out + f->olen, "{\"type\":\"insn\",\"ts\":%llu,\"icount\":%llu,%.*s,\"regs\":{",
-                               (unsigned long long)ts, (unsigned long long)r[1], (int)e->len, f->pool + e->text);
+            f->olen += sprintf(f->out + f->olen,
+                               "{\"type\":\"insn\",\"ts\":%llu,\"icount\":%llu,%.*s,\"regs\":{",
+                               (unsigned long long)ts, (unsigned long long)r[1], (int)e->len,
+                               f->pool + e->text);
         else
             f->olen += sprintf(f->out + f->olen, "%llu clk IT (%llu) %.*s\n", (unsigned long long)ts,
                                (unsigned long long)r[1], (int)e->len, f->pool + e->text);
@@ -184,7 +186,8 @@ int tz_format(tz_fmt *f, tz_insns *t)
             if (f->json)
                 f->olen += sprintf(f->out + f->olen, "%s\"%s\":\"0x%llx\"", k ? "," : "", name, v);
             else
-                f->olen += sprintf(f->out + f->olen, "%llu clk R %s %016llX\n", (unsigned long long)ts, name, v);
+                f->olen += sprintf(f->out + f->olen, "%llu clk R %s %016llX\n",
+                                   (unsigned long long)ts, name, v);
         }
         if (f->json)
             f->olen += sprintf(f->out + f->olen, "},\"mem\":[");

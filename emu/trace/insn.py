@@ -2,17 +2,21 @@
 
 Per instruction (``--insn``): world/EL, address, symbol+offset, encoding, capstone
 disassembly, the general-purpose registers the instruction wrote, and its memory accesses.
-Everything static about an instruction (disassembly, symbol, which registers it writes, the
-preformatted text) is computed once per address and cached, so the per-instruction hook only
-formats a timestamp and reads the written registers in one batch call: that is what keeps the
-rate within reach of an empty Python hook. Registers are read when the *next* instruction (or
-the end of the run, or any event) arrives, i.e. after the instruction retired.
+A Python hook per instruction would cap the rate at that of an empty Python hook, so the
+per-instruction work is native (``icount.c``): ``tz_insn`` stores the PC, its count and a
+register snapshot (taken before the instruction, so it holds the previous one's results),
+``tz_mem`` the memory accesses, and ``tz_format`` writes the lines from a table of static text
+per address. Python fills that table the first time an address is seen (capstone, symbols,
+which registers the instruction writes: :meth:`ViewTracer._describe`) and finishes the last
+instruction of a run with a direct register read. Without a compiler the same records are made
+by Python hooks and formatted by :meth:`ViewTracer._consume_py` (same output, slower).
 
-Block mode (``--blocks``) records (address, instruction count) per translation block in native
-code (``icount.BlockRecorder``) and formats them in bulk.
+Block mode (``--blocks``) records (address, instruction count) per translation block natively
+(``icount.BlockRecorder``) and formats them in bulk.
 
 Filters: by world, by address range and by symbol (a symbol covers up to the next label);
-they become Unicorn hook ranges, so code outside costs nothing.
+they become Unicorn hook ranges, so code outside costs nothing. Static text is cached per
+address and symbol context (a world, or a TA on the shared S-EL0 view).
 """
 from __future__ import annotations
 
@@ -320,8 +324,9 @@ class ViewTracer:
         return _Insn(text, json.dumps(static, separators=(",", ":"))[1:-1], regs)
 
     def _consume_py(self, final: bool) -> None:
-        """Without a compiler: turn the recorded instructions into lines. An instruction's register values are in
-        the snapshot of the record after it; with ``final`` the last one is read directly.
+        """Without a compiler: the recorded instructions as lines. An instruction's register
+        values are in the snapshot of the record after it; with ``final`` the last one is read
+        directly.
 
         This loop is where ``--insn`` spends its time: per instruction one dict lookup, one
         f-string and a few memoryview reads; nothing else.

@@ -71,7 +71,8 @@ def test_decoder_follows_an_ffa_lend_from_rxtx_map_to_the_handle() -> None:
     desc = _descriptor((1, 1), 0x5000_0000, 256, 1, 0x8001, sc.FFA_DATA_ACCESS_RW)
     memory[tx:tx + len(desc)] = desc
     dec = Decoder(read_phys=lambda pa, size: bytes(memory[pa:pa + size]))
-    rx = dec.decode("smc", "NS-EL1", {"fid": lc.FFA_FN64_RXTX_MAP, "args": [lc.FFA_FN64_RXTX_MAP, tx, 0x3000, 1]})
+    rx = dec.decode("smc", "NS-EL1", {"fid": lc.FFA_FN64_RXTX_MAP,
+                                      "args": [lc.FFA_FN64_RXTX_MAP, tx, 0x3000, 1]})
     assert rx["name"] == names().fid[lc.FFA_FN64_RXTX_MAP] and rx["args"]["tx"] == hex(tx)
     dec.decode("smc_return", "NS-EL1", {"fid": lc.FFA_FN64_RXTX_MAP, "result": [lc.FFA_SUCCESS]})
     assert dec.tx == (tx, 1)
@@ -80,11 +81,13 @@ def test_decoder_follows_an_ffa_lend_from_rxtx_map_to_the_handle() -> None:
     assert call["args"]["buffer"] == "TX"
     assert call["descriptor"]["constituents"] == [{"address": "0x50000000", "pages": 256}]
     handle = 0x1000_0000_0001
+    lo, hi = handle & 0xFFFFFFFF, handle >> 32
     ret = dec.decode("smc_return", "NS-EL1", {"fid": lc.FFA_FN64_MEM_LEND,
-                                              "result": [lc.FFA_SUCCESS, 0, handle & 0xFFFFFFFF, handle >> 32]})
+                                              "result": [lc.FFA_SUCCESS, 0, lo, hi]})
     assert ret["call"] == call["call"] and ret["status"] == "FFA_SUCCESS"
     assert ret["handle"] == hex(handle) and ret["descriptor"]["handle"] == hex(handle)
-    err = dec.decode("smc", "NS-EL1", {"fid": lc.FFA_MEM_RECLAIM, "args": [lc.FFA_MEM_RECLAIM, handle & 0xFFFFFFFF, handle >> 32, 0]})
+    err = dec.decode("smc", "NS-EL1", {"fid": lc.FFA_MEM_RECLAIM,
+                                       "args": [lc.FFA_MEM_RECLAIM, lo, hi, 0]})
     assert err["args"]["handle"] == hex(handle)
     bad = dec.decode("smc_return", "NS-EL1", {"fid": lc.FFA_MEM_RECLAIM,
                                               "result": [lc.FFA_ERROR, 0, lc.FFA_RET_DENIED & 0xFFFFFFFF]})
@@ -110,16 +113,18 @@ def test_optee_msg_arg_decodes_command_and_parameters() -> None:
 def test_smc_call_and_return_decode_against_each_other() -> None:
     c = linux_abi().c
     dec = Decoder()
-    call = dec.decode("smc", "NS-EL1", {"fid": c.OPTEE_SMC_EXCHANGE_CAPABILITIES,
-                                        "args": [c.OPTEE_SMC_EXCHANGE_CAPABILITIES, c.OPTEE_SMC_NSEC_CAP_UNIPROCESSOR]})
+    fid = c.OPTEE_SMC_EXCHANGE_CAPABILITIES
+    call = dec.decode("smc", "NS-EL1", {"fid": fid,
+                                        "args": [fid, c.OPTEE_SMC_NSEC_CAP_UNIPROCESSOR]})
     assert call["args"]["nsec_caps"] == ["UNIPROCESSOR"] and call["type"] == "fast"
     caps = c.OPTEE_SMC_SEC_CAP_DYNAMIC_SHM | c.OPTEE_SMC_SEC_CAP_RPC_ARG
-    ret = dec.decode("smc_return", "NS-EL1", {"fid": c.OPTEE_SMC_EXCHANGE_CAPABILITIES,
+    ret = dec.decode("smc_return", "NS-EL1", {"fid": fid,
                                               "result": [c.OPTEE_SMC_RETURN_OK, caps, 0, 4]})
     assert ret["call"] == call["call"] and ret["status"] == "OPTEE_SMC_RETURN_OK"
     assert ret["sec_caps"] == ["DYNAMIC_SHM", "RPC_ARG"]
-    dec.decode("smc", "NS-EL1", {"fid": c.OPTEE_SMC_CALL_WITH_REGD_ARG, "args": [c.OPTEE_SMC_CALL_WITH_REGD_ARG, 0, 8, 0]})
-    rpc = dec.decode("smc_return", "NS-EL1", {"fid": c.OPTEE_SMC_CALL_WITH_REGD_ARG,
+    regd = c.OPTEE_SMC_CALL_WITH_REGD_ARG
+    dec.decode("smc", "NS-EL1", {"fid": regd, "args": [regd, 0, 8, 0]})
+    rpc = dec.decode("smc_return", "NS-EL1", {"fid": regd,
                                               "result": [c.OPTEE_SMC_RETURN_RPC_CMD, 0, 0, 3]})
     assert rpc["status"] == "RPC" and rpc["rpc"] == "OPTEE_SMC_RPC_FUNC_CMD"
     assert dec.decode("smc", "NS-EL1", {"fid": 0x8200_1234, "args": []})["name"] == "0x82001234"
@@ -136,8 +141,8 @@ def test_tzc_programming_accumulates_regions_and_names_masters() -> None:
     access = s.call_macro("TZC_REGION_ACCESS_RDWR", 4) | s.call_macro("TZC_REGION_ACCESS_RD", 3)
     ids = dec.decode("tzc_program", "S-EL1", {"offset": r + c.TZC_REGION_ID_ACCESS_OFF, "value": access})
     assert ids["nsaid_read"] == ["display", "codec"] and ids["nsaid_write"] == ["codec"]
-    attr = dec.decode("tzc_program", "S-EL1", {"offset": r + c.TZC_REGION_ATTR_OFF,
-                                               "value": c.TZC_REGION_S_RDWR << c.TZC_REGION_ATTR_SEC_SHIFT | 1})
+    value = c.TZC_REGION_S_RDWR << c.TZC_REGION_ATTR_SEC_SHIFT | 1
+    attr = dec.decode("tzc_program", "S-EL1", {"offset": r + c.TZC_REGION_ATTR_OFF, "value": value})
     assert attr["secure"] == "S_RDWR" and attr["filters"] == [0]
     assert dec.decode("tzc_program", "S-EL1", {"offset": c.TZC_ACTION, "value": c.TZC_ACTION_ERR})["action"] \
         == "TZC_ACTION_ERR"
@@ -146,6 +151,7 @@ def test_tzc_programming_accumulates_regions_and_names_masters() -> None:
 def test_decoding_never_raises() -> None:
     dec = Decoder(read_phys=lambda pa, size: (_ for _ in ()).throw(ValueError("unmapped")))
     c = linux_abi().c
-    d = dec.decode("smc", "NS-EL1", {"fid": c.OPTEE_SMC_CALL_WITH_ARG, "args": [c.OPTEE_SMC_CALL_WITH_ARG, 0, 0x1000]})
+    fid = c.OPTEE_SMC_CALL_WITH_ARG
+    d = dec.decode("smc", "NS-EL1", {"fid": fid, "args": [fid, 0, 0x1000]})
     assert "decode_error" in d
     assert dec.decode("unknown_kind", "S-EL1", {"x": 1}) == {}

@@ -85,3 +85,13 @@ def test_genpool_is_page_granular_first_fit():
     gp.free(a, 2 * PAGE)
     gp.free(b, PAGE)
     gp.destroy()
+
+
+def test_a_run_longer_than_the_bitmap_is_not_found_without_building_it():
+    """Found by the ioctl fuzzer: a huge allocation request built a needle of ``nr`` bytes
+    (MemoryError) before noticing it could never fit."""
+    from linux_side.bitmap import bitmap_find_next_zero_area
+    bits = bytearray(64)
+    assert bitmap_find_next_zero_area(bits, 0, 1 << 62) == 64
+    assert bitmap_find_next_zero_area(bits, 60, 5) == 64
+    assert bitmap_find_next_zero_area(bits, 59, 5) == 59
