@@ -16,7 +16,6 @@ Targets (issue 7): --insn >= 35% of the empty-hook rate; --blocks >= 5 M instruc
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import statistics
 import sys

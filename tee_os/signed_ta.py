@@ -247,10 +247,15 @@ def is_plain_elf(data: bytes) -> bool:
 
 
 def load_plain_elf_ta(data: bytes, *, expected_uuid: uuid_mod.UUID | None,
-                      name: str = "<ta>") -> tuple[TaImage, str]:
-    """A bare ELF given where a ``.ta`` is expected: a tzemu-only compatibility path (real
-    OP-TEE refuses it: no signed header). Loaded with a warning (once); returns the image and
-    the SHA-256 of the file for the trace. The ta_head UUID must equal the requested UUID."""
+                      name: str = "<ta>", verify: bool = True) -> tuple[TaImage, str]:
+    """A bare ELF given where a ``.ta`` is expected. Real OP-TEE refuses it (no signed header),
+    and so does tzemu unless verification is off (``--no-verify-ta``): otherwise dropping the
+    header would bypass signing. Without verification it loads with a warning (once); returns
+    the image and the SHA-256 of the file for the trace. The ta_head UUID must equal the
+    requested UUID."""
+    if verify:
+        raise _security(name, "unsigned TA file (a bare ELF, no signed header): sign it with "
+                              "ta/sign.py, or load it with --no-verify-ta")
     _warn_once("plain-elf", f"{name}: loading an UNSIGNED bare-ELF TA file (tzemu "
                             f"compatibility; real OP-TEE refuses it). Sign it with ta/sign.py.")
     image = load_ta_elf(data, name=name)

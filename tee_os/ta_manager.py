@@ -97,7 +97,8 @@ class TaManager:
         # a bare ELF is still accepted with a warning (tzemu compatibility, docs/tas.md).
         name = f"{uuid}.ta"
         if is_plain_elf(elf):
-            image, digest = load_plain_elf_ta(elf, expected_uuid=uuid, name=name)
+            image, digest = load_plain_elf_ta(elf, expected_uuid=uuid, name=name,
+                                              verify=self.sos.config.verify_ta)
         else:
             cfg = self.sos.config
             image, hdr = load_signed_ta_info(elf, expected_uuid=uuid, verify=cfg.verify_ta,

@@ -304,6 +304,10 @@ def cmd_trace(args: argparse.Namespace, console: Console) -> int:
         return 2
     from tzemu.cli_args import boot_options  # the options every booting command shares
     opts = boot_options(args)
+    err = Console(stderr=True)
+    if (args.insn or args.blocks) and format_for(args.output, args.format) == "perfetto":
+        err.print("tzemu trace: a Perfetto file holds events only; use text or jsonl for "
+                  "--insn/--blocks")
     try:
         filters = TraceFilter.parse(args.filter)
     except ValueError as exc:
@@ -311,7 +315,6 @@ def cmd_trace(args: argparse.Namespace, console: Console) -> int:
     result, summary = trace_scenario(target[0], args.output, args.format, insn=args.insn,
                                      blocks=args.blocks, filters=filters,
                                      memory=not args.no_mem, wall=args.wall, abi=args.abi, **opts)
-    err = Console(stderr=True)
     for note in result.notes:
         err.print(f"  {escape(note)}")
     insns = sum(summary.get("instructions", {}).values())

@@ -11,12 +11,15 @@ advances time by one tick, which keeps events that happen at the same instructio
 order, and an instruction's timestamp falls between the events around it. Wall time is never
 written unless asked for (``wall=True``), so traces of the same run are byte-identical.
 
+Writers format events in batches (``writers._Batched``), so a record keeps references to its
+event's fields until its batch is written: fields are treated as immutable, like the frozen
+:class:`~emu.events.Event` that carries them.
+
 emu/ imports no world: the tzemu layer (``tzemu/trace.py``) builds the symbol tables and the
 memory reader from a platform and calls :func:`Tracer.start`.
 """
 from __future__ import annotations
 
-import enum
 from typing import Any, Callable, Mapping
 
 from emu.events import Event, EventBus
@@ -27,24 +30,9 @@ from emu.trace.writers import (FORMATS, JSONL_SCHEMA, TraceWriter, open_writer, 
                                validate)
 
 __all__ = ["Tracer", "Decoder", "Symbolizer", "TraceFilter", "open_writer", "read_jsonl",
-           "FORMATS", "JSONL_SCHEMA", "validate", "jsonable", "TRACE_VERSION"]
+           "FORMATS", "JSONL_SCHEMA", "validate", "TRACE_VERSION"]
 
 TRACE_VERSION = 1
-
-
-def jsonable(value: Any) -> Any:
-    """Event fields as JSON values: bytes as hex, tuples as lists, anything else as str."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).hex()
-    if isinstance(value, enum.Enum):
-        return str(value.value)
-    return str(value)
 
 
 class Tracer:

@@ -335,6 +335,7 @@ class Decoder:
         self.shm: dict[int, list[dict[str, Any]]] = {}  # FF-A handle -> constituents
         self._frag: dict[int, dict[str, Any]] = {}    # FF-A handle -> descriptor being sent
         self.regions: dict[int, dict[str, int]] = {}  # TZC region -> accumulated base/top
+        self._info: dict[int, tuple[str, dict[str, str], str]] = {}
         s, lin = self.n.sc, self.n.lc
         self.c, self.s = lin, s
         self._ffa_send = self.n.ffa_send
@@ -386,36 +387,52 @@ class Decoder:
         return self.read(pa, size)
 
     # --- SMC and FF-A calls ------------------------------------------------------------------------
+    def _fid_info(self, fid: int) -> tuple[str, dict[str, str], str]:
+        """(name, static decoded fields, handling) of a function id, computed once per id:
+        every SMC passes here, mostly between long stretches of guest code."""
+        info = self._info.get(fid)
+        if info is None:
+            c, owner = self.c, self._owner(fid)
+            tag = ("msg" if fid in (c.OPTEE_SMC_CALL_WITH_ARG, c.OPTEE_SMC_CALL_WITH_RPC_ARG) else
+                   "regd" if fid == c.OPTEE_SMC_CALL_WITH_REGD_ARG else
+                   "resume" if fid == c.OPTEE_SMC_CALL_RETURN_FROM_RPC else
+                   "caps" if fid == c.OPTEE_SMC_EXCHANGE_CAPABILITIES else
+                   "ffa" if self._is_ffa(fid) else
+                   "optee" if owner >= self.n.fc.OEN_TOS_START else "other")
+            info = self._info[fid] = (self.fid_name(fid), {
+                "type": "fast" if fid >> self.n.type_shift & 1 else "yielding",
+                "conv": "SMC64" if fid >> self.n.cc_shift & 1 else "SMC32",
+                "owner": self.n.owners.get(owner, str(owner))}, tag)
+        return info
+
     def _smc(self, world: str, f: dict[str, Any]) -> dict[str, Any]:
         fid = int(f.get("fid", 0)) & M32
-        a = [int(v) for v in (f.get("args") or [])] + [0] * 8
+        a = list(f.get("args") or ())
+        a += [0] * (8 - len(a))
+        name, static, tag = self._fid_info(fid)
         self._next_call += 1
-        call: dict[str, Any] = {"id": self._next_call, "fid": fid, "name": self.fid_name(fid), "args": a}
+        call: dict[str, Any] = {"id": self._next_call, "fid": fid, "name": name, "args": a}
         self.calls.append(call)
-        d: dict[str, Any] = {"name": call["name"], "call": call["id"],
-                             "type": "fast" if fid >> self.n.type_shift & 1 else "yielding",
-                             "conv": "SMC64" if fid >> self.n.cc_shift & 1 else "SMC32",
-                             "owner": self.n.owners.get(self._owner(fid), str(self._owner(fid)))}
-        c, name = self.c, call["name"]
-        if fid in (c.OPTEE_SMC_CALL_WITH_ARG, c.OPTEE_SMC_CALL_WITH_RPC_ARG):
+        d: dict[str, Any] = {"name": name, "call": self._next_call, **static}
+        if tag == "msg":
             pa = (a[1] & M32) << 32 | a[2] & M32
             call["msg_pa"] = pa
             d["args"] = {"arg_pa": _h(pa)}
             d["msg"] = self._msg(pa, self.ffa)
-        elif fid == c.OPTEE_SMC_CALL_WITH_REGD_ARG:
+        elif tag == "regd":
             d["args"] = {"shm_cookie": _h((a[1] & M32) << 32 | a[2] & M32), "offset": _h(a[3])}
-        elif fid == c.OPTEE_SMC_CALL_RETURN_FROM_RPC:
+        elif tag == "resume":
             d["args"] = {"a1": _h(a[1]), "a2": _h(a[2]), "thread": a[3]}
-        elif fid == c.OPTEE_SMC_EXCHANGE_CAPABILITIES:
+        elif tag == "caps":
             d["args"] = {"nsec_caps": bit_names(a[1] & M32, self.n.nsec_caps)}
-        elif self._is_ffa(fid):
+        elif tag == "ffa":
             self.ffa = True
             d["args"] = self._ffa_args(fid, a, call)
             if "descriptor" in call:
                 d["descriptor"] = call["descriptor"]
             if "msg" in call:
                 d["msg"] = call["msg"]
-        elif name.startswith("OPTEE") and any(a[1:7]):
+        elif tag == "optee" and any(a[1:7]):
             d["args"] = {f"a{i}": _h(a[i]) for i in range(1, 7) if a[i]}
         return d
 
@@ -482,11 +499,12 @@ class Decoder:
         call = self.calls.pop() if self.calls and self.calls[-1]["fid"] == fid else None
         r = [int(v) for v in (f.get("result") or [])] + [0] * 8
         w = [v & M32 for v in r]
-        d: dict[str, Any] = {"name": self.fid_name(fid), "call": call["id"] if call else None}
+        name, _static, tag = self._fid_info(fid)
+        d: dict[str, Any] = {"name": name, "call": call["id"] if call else None}
         c, n = self.c, self.n
-        if self._is_ffa(fid):
+        if tag == "ffa":
             d.update(self._ffa_result(fid, w, call or {}))
-        elif self._owner(fid) >= self.n.fc.OEN_TOS_START:
+        elif tag != "other":
             if w[0] & n.rpc_prefix_mask == n.rpc_prefix and w[0] != n.unknown:
                 d["status"] = "RPC"
                 d["rpc"] = n.rpc_func.get(w[0] & n.rpc_func_mask, _h(w[0]))

@@ -438,10 +438,11 @@ def test_e2e_thread_limit_makes_a_second_caller_wait_then_succeed():
 def test_e2e_load_ta_through_tee_supplicant(tmp_path):
     import uuid
     from ta.build import build_ta, load_manifest
+    from ta.sign import sign_ta
     entry = dict(load_manifest()[0])
     new = uuid.UUID("11111111-2222-3333-4444-555555555555")
     entry["uuid"] = str(new)
-    (tmp_path / f"{new}.ta").write_bytes(build_ta(entry))
+    (tmp_path / f"{new}.ta").write_bytes(sign_ta(build_ta(entry), new))
     p = boot_ffa(ta_dirs=[tmp_path])
     s = p.linux.teec().open_session(new)
     op = value_op(1)

@@ -143,10 +143,11 @@ def test_thread_limit_makes_a_second_caller_wait_then_succeed():
 def test_load_ta_from_the_ta_directory_through_tee_supplicant(tmp_path):
     import uuid
     from ta.build import build_ta, load_manifest
+    from ta.sign import sign_ta
     entry = dict(load_manifest()[0])
     new = uuid.UUID("11111111-2222-3333-4444-555555555555")
     entry["uuid"] = str(new)
-    (tmp_path / f"{new}.ta").write_bytes(build_ta(entry))
+    (tmp_path / f"{new}.ta").write_bytes(sign_ta(build_ta(entry), new))
     p = tzemu.boot(ta_dirs=[tmp_path])
     s = p.linux.teec().open_session(new)
     op = value_op(TEEC_VALUE_INOUT, 1)
@@ -160,8 +161,9 @@ def test_load_ta_from_the_ta_directory_through_tee_supplicant(tmp_path):
 def test_a_ta_file_with_the_wrong_uuid_is_refused(tmp_path):
     import uuid
     from ta.build import builtin_tas
+    from ta.sign import sign_ta
     fake = uuid.UUID("99999999-2222-3333-4444-555555555555")
-    (tmp_path / f"{fake}.ta").write_bytes(builtin_tas()[ECHO][1])
+    (tmp_path / f"{fake}.ta").write_bytes(sign_ta(builtin_tas()[ECHO][1], fake))  # ta_head: ECHO
     p = tzemu.boot(ta_dirs=[tmp_path])
     with pytest.raises(TeecError) as e:
         p.linux.teec().open_session(fake)
@@ -173,3 +175,19 @@ def test_cancel_reaches_the_secure_world(platform):
     s = ctx.open_session(ECHO)
     s.cancel(0)
     assert platform.secure_os.ta_manager.sessions[s.id].cancel_requested
+
+
+def test_an_unsigned_bare_elf_ta_file_is_refused_unless_verification_is_off(tmp_path):
+    """Dropping the signed header must not bypass signing (real OP-TEE refuses it too)."""
+    import uuid
+    from ta.build import build_ta, load_manifest
+    entry = dict(load_manifest()[0])
+    new = uuid.UUID("11111111-2222-3333-4444-555555555556")
+    entry["uuid"] = str(new)
+    (tmp_path / f"{new}.ta").write_bytes(build_ta(entry))
+    p = tzemu.boot(ta_dirs=[tmp_path])
+    with pytest.raises(TeecError) as e:
+        p.linux.teec().open_session(new)
+    assert e.value.code == 0xFFFF000F and e.value.origin == 3     # TEE_ERROR_SECURITY
+    p = tzemu.boot(ta_dirs=[tmp_path], verify_ta=False)
+    p.linux.teec().open_session(new).close()

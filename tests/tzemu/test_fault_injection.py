@@ -163,10 +163,11 @@ def test_cma_alloc_failure_then_xtest_sdp_basic_passes(abi):
 
 def _ta_dir(tmp_path):
     from ta.build import build_ta, load_manifest
+    from ta.sign import sign_ta
     entry = dict(load_manifest()[0])
     new = uuidlib.UUID("11111111-2222-3333-4444-555555555555")
     entry["uuid"] = str(new)
-    (tmp_path / f"{new}.ta").write_bytes(build_ta(entry))
+    (tmp_path / f"{new}.ta").write_bytes(sign_ta(build_ta(entry), new))
     return new
 
 
