@@ -21,7 +21,12 @@ class Event:
     wall: float = 0.0   # wall time, for humans only; never compared or written to golden files
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "kind": self.kind, "world": self.world, **self.fields}
+        """Flat form; a field that collides with seq/kind/world is kept as ``<kind>_<name>``
+        (an SMC's ``kind`` becomes ``smc_kind``) instead of overwriting the event's own."""
+        out = {"seq": self.seq, "kind": self.kind, "world": self.world}
+        for k, v in self.fields.items():
+            out[f"{self.kind}_{k}" if k in out else k] = v
+        return out
 
 
 Sink = Callable[[Event], None]

@@ -92,7 +92,7 @@ def _play(args: argparse.Namespace, console: Console, stream: bytes, key: str, i
     from rich.progress import Progress
     from tzemu import svp
     opts = _boot_options(args)
-    opts.setdefault("protmem", "static")
+    opts.setdefault("protmem", "dynamic" if args.abi == "ffa" else "static")
     fsize = __import__("tzemu.video", fromlist=["frame_size"]).frame_size(args.format, args.width, args.height)
     if opts["protmem"] == "dynamic":
         opts["protmem_min_size"] = max(0x100000, (fsize + 0xFFFFF) & ~0xFFFFF)
@@ -179,7 +179,7 @@ def cmd_xtest(args: argparse.Namespace, console: Console) -> int:
         print("tzemu xtest: give --sdp-basic or the test id 1014", file=sys.stderr)
         return 2
     opts = _boot_options(args)
-    opts.setdefault("protmem", "static")
+    opts.setdefault("protmem", "dynamic" if args.abi == "ffa" else "static")
     with _booted(args, opts) as p:
         if args.sdp_basic:
             rep = xtest.run_sdp_basic(p, size=args.size, loop=args.loops, heap=args.heap_name,

@@ -143,6 +143,10 @@ class Platform:
             raise PlatformError("threads must be between 1 and 64")
         if options.protmem not in (None, "static", "dynamic"):
             raise PlatformError(f"protmem must be 'static' or 'dynamic', not {options.protmem!r}")
+        if options.abi == "ffa" and options.protmem == "static":
+            raise PlatformError("abi 'ffa' offers protected memory only as memory lent with "
+                                "FFA_MEM_LEND (protmem='dynamic'): the Linux FF-A driver "
+                                "registers no static pool")
         unknown = set(options.protmem_use_cases) - set(USE_CASES)
         if unknown:
             raise PlatformError(f"unknown protected-memory use cases {sorted(unknown)} "

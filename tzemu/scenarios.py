@@ -215,7 +215,10 @@ def run_scenario(name: str, *, attach: Sequence[Callable[[Any], Any]] = (),
     scenario = SCENARIOS.get(name)
     if scenario is None:
         raise tzemu.PlatformError(f"unknown scenario {name!r} (known: {', '.join(SCENARIOS)})")
-    opts = {**scenario.defaults, **{k: v for k, v in options.items() if v is not None}}
+    given = {k: v for k, v in options.items() if v is not None}
+    opts = {**scenario.defaults, **given}
+    if opts.get("abi") == "ffa" and opts.get("protmem") == "static" and "protmem" not in given:
+        opts["protmem"] = "dynamic"     # FF-A offers protected memory only as lent memory
     if name == "lend-reclaim" and opts.get("protmem") != "dynamic":
         raise tzemu.PlatformError("lend-reclaim needs --protmem dynamic")
     p = tzemu.boot(record_events=1_000_000, **opts)
