@@ -139,3 +139,23 @@ def test_add_abi_commands_wires_into_a_parent_parser(capsys):
     assert args.command == "abi" and args.abi_handler is abi_cli.run_abi
     assert args.abi_handler(args) == 0
     assert json.loads(capsys.readouterr().out)["scenarios"] == []
+
+
+def test_diff_against_a_git_revision_finds_a_renumbered_command(tmp_path, capsys, monkeypatch):
+    """`diff git:REV:PATH NEW`, as the CI examples in docs/ci.md run it."""
+    import subprocess
+    if shutil.which("git") is None:
+        import pytest
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repo"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "linux_side" / "include", repo / "include")
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "PATH": __import__("os").environ["PATH"]}
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "base"]):
+        subprocess.run(cmd, cwd=repo, check=True, env=env)
+    msg = repo / "include" / "drivers" / "tee" / "optee" / "optee_msg.h"
+    msg.write_text(re.sub(r"(#define OPTEE_MSG_CMD_LEND_PROTMEM\s+)8", r"\g<1>42", msg.read_text()))
+    monkeypatch.chdir(repo)
+    rc, out, _err = run(capsys, "diff", "git:HEAD:include", "include")
+    assert rc == 1, out
+    assert "OPTEE_MSG_CMD_LEND_PROTMEM" in out and "breaking" in out
