@@ -337,20 +337,29 @@ def _tree_include(tree: Path | None, side: str) -> Path:
 
 
 #: Stand-in "system include" directories (see sysinclude/README.md): definitions of the
-#: tree-internal headers real ABI headers include, searched after the tree itself.
+#: tree-internal headers real ABI headers include, searched after the tree itself. The basic
+#: headers a world's own copy already has (types.h, bits.h, ioctl.h, util.h) are not repeated
+#: there: the world's own copy is searched last.
 SYSINCLUDE = Path(__file__).resolve().parent / "sysinclude"
+
+
+def system_include_dirs(side: str) -> tuple[Path, Path]:
+    """What a ``"linux"`` or ``"optee_os"`` header set searches after its own tree: the
+    stand-ins, then the world's own header copy."""
+    own = {"linux": "linux_side", "optee_os": "tee_os"}[side]
+    return (SYSINCLUDE / side, _tree_include(None, own))
 
 
 def linux_abi(tree: Path | None = None) -> AbiSet:
     """The normal world's headers (linux_side/include)."""
     return load_headers(_tree_include(tree, "linux_side"), LINUX_HEADERS,
-                        extra_include_dirs=(SYSINCLUDE / "linux",))
+                        extra_include_dirs=system_include_dirs("linux"))
 
 
 def secure_abi(tree: Path | None = None) -> AbiSet:
     """The secure OS's headers (tee_os/include)."""
     return load_headers(_tree_include(tree, "tee_os"), SECURE_HEADERS,
-                        extra_include_dirs=(SYSINCLUDE / "optee_os",))
+                        extra_include_dirs=system_include_dirs("optee_os"))
 
 
 def firmware_abi(tree: Path | None = None) -> AbiSet:

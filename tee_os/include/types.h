@@ -34,4 +34,8 @@ typedef uintptr_t		paddr_size_t;
 #define UINT64_MAX		0xffffffffffffffffUL
 #define INT32_MAX		0x7fffffff
 
+typedef _Bool			bool;
+#define true			1
+#define false			0
+
 #endif /* __TZEMU_TEE_TYPES_H */

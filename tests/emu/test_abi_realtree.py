@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from emu.abi import SYSINCLUDE, AbiError, load_headers
+from emu.abi import SYSINCLUDE, AbiError, load_headers, system_include_dirs
 from emu.abi import compare as C
 from tzemu import abi_cli
 
@@ -155,7 +155,7 @@ def test_include_nobody_provides_is_reported_with_file_and_line(trees, capsys):
 # one test per stand-in header family --------------------------------------------------------
 def standalone(tmp_path, side, text):
     (tmp_path / "t.h").write_text(text)
-    return load_headers(tmp_path, ["t.h"], extra_include_dirs=[SYSINCLUDE / side])
+    return load_headers(tmp_path, ["t.h"], extra_include_dirs=system_include_dirs(side))
 
 
 def test_stand_in_linux_types(tmp_path):

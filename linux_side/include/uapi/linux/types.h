@@ -20,6 +20,9 @@ typedef unsigned long long	__u64;
 typedef __u16 __le16;
 typedef __u32 __le32;
 typedef __u64 __le64;
+typedef __u16 __be16;
+typedef __u32 __be32;
+typedef __u64 __be64;
 
 /*
  * A 64-bit field that keeps 8-byte alignment even where a 32-bit ABI would
