@@ -551,18 +551,6 @@ enc_pad_copied:
     .include "decrypt_engine.S"
 
 /* ------------------------------------------------------------------------------------------ */
-/* TEE_CheckMemoryAccessRights(w0 flags, x1 buffer, x2 size) -> w0 (as in sdp_basic_ta.S). */
-check_access_rights:
-    cbz     x2, check_access_ok
-    mov     x8, #TEE_SCN_CHECK_ACCESS_RIGHTS
-    svc     #0
-    cbz     w0, check_access_ok
-    mov     w0, #TEE_ERROR_ACCESS_DENIED
-    ret
-check_access_ok:
-    mov     w0, #TEE_SUCCESS
-    ret
-
 /* LOG(x0 text, x1 end). */
 log_line:
     sub     x1, x1, x0
@@ -599,22 +587,7 @@ ret_va_to_pa_failed:
     bl      log_line
     mov     w0, w20
     b       ta_return
-ret_success:
-    mov     w0, #TEE_SUCCESS
-    b       ta_return
-ret_bad_parameters:
-    mov     w0, #TEE_ERROR_BAD_PARAMETERS
-    b       ta_return
-ret_bad_state:
-    mov     w0, #TEE_ERROR_BAD_STATE
-    b       ta_return
-ret_not_supported:
-    mov     w0, #TEE_ERROR_NOT_SUPPORTED
-ta_return:                              // w0 = TEE_Result
-    mov     x8, #TEE_SCN_RETURN
-    svc     #0
-return_hang:
-    b       return_hang
+    .include "ta_runtime.S"
 
 /* Read-only data. */
 msg_bad_padding:

@@ -197,25 +197,7 @@ cmd_reloc:
     str     x11, [x19, #16]
     b       ret_success
 
-ret_success:
-    mov     w0, #TEE_SUCCESS
-    b       ta_return
-ret_generic:
-    mov     w0, #TEE_ERROR_GENERIC
-    b       ta_return
-ret_bad_parameters:
-    mov     w0, #TEE_ERROR_BAD_PARAMETERS
-    b       ta_return
-ret_not_supported:
-    mov     w0, #TEE_ERROR_NOT_SUPPORTED
-    b       ta_return
-ret_short_buffer:
-    mov     w0, #TEE_ERROR_SHORT_BUFFER
-ta_return:                              // w0 = TEE_Result
-    mov     x8, #TEE_SCN_RETURN
-    svc     #0
-return_hang:
-    b       return_hang
+    .include "ta_runtime.S"
 
 /* Read-only data. */
 log_msg:

@@ -44,7 +44,7 @@ __ta_entry:
     mov     x2, x26
     mov     x8, #TEE_SCN_CHECK_ACCESS_RIGHTS
     svc     #0
-    cbnz    w0, ret_w0
+    cbnz    w0, ta_return
     // Cell geometry: 3 columns, 4 rows; x27 = cell width, x28 = cell height.
     mov     x9, #3
     udiv    x27, x23, x9
@@ -100,17 +100,4 @@ short_buffer:
     str     x26, [x19, #16]
     ldr     w0, =TEE_ERROR_SHORT_BUFFER
     b       ta_return
-ret_success:
-    mov     w0, #TEE_SUCCESS
-    b       ta_return
-ret_bad_parameters:
-    ldr     w0, =TEE_ERROR_BAD_PARAMETERS
-    b       ta_return
-ret_not_supported:
-    ldr     w0, =TEE_ERROR_NOT_SUPPORTED
-    b       ta_return
-ret_w0:
-ta_return:
-    mov     x8, #TEE_SCN_RETURN
-    svc     #0
-    b       ta_return
+    .include "ta_runtime.S"

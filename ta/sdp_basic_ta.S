@@ -348,22 +348,7 @@ invoke_return:
 /* ------------------------------------------------------------------------------------------ */
 /* Helpers (leaf unless noted). Scratch: x9..x17; x19..x28 untouched.                          */
 
-/* TEE_CheckMemoryAccessRights(w0 flags, x1 buffer, x2 size) -> w0 (libutee tee_api.c). */
-check_access_rights:
-    cbz     x2, check_access_ok         // size 0: success without a syscall
-    mov     w9, w0
-    mov     x8, #TEE_SCN_CHECK_ACCESS_RIGHTS
-    svc     #0
-    cbz     w0, check_access_ok
-    mov     w0, #TEE_ERROR_ACCESS_DENIED  // any failure: ACCESS_DENIED with ANY_OWNER,
-    tst     w9, #TEE_MEMORY_ACCESS_ANY_OWNER
-    b.ne    check_access_ret
-    mov     w0, #TEE_ERROR_ACCESS_CONFLICT  // ACCESS_CONFLICT without it
-    ret
-check_access_ok:
-    mov     w0, #TEE_SUCCESS
-check_access_ret:
-    ret
+/* check_access_rights: ta_runtime.S. */
 
 /* TEE_CacheFlush(x0 buffer, x1 len): syscall 70 op TEE_CACHEFLUSH. A failure is logged and
  * otherwise ignored (the C source would return it; the data path does not need the cache). */
@@ -464,22 +449,7 @@ log_hex_digit:
 log_and_return:                         // w0 = error, x1 = message
     bl      log_error
     b       ta_return
-ret_success:
-    mov     w0, #TEE_SUCCESS
-    b       ta_return
-ret_bad_parameters:
-    mov     w0, #TEE_ERROR_BAD_PARAMETERS
-    b       ta_return
-ret_not_supported:
-    mov     w0, #TEE_ERROR_NOT_SUPPORTED
-    b       ta_return
-ret_short_buffer:
-    mov     w0, #TEE_ERROR_SHORT_BUFFER
-ta_return:                              // w0 = TEE_Result
-    mov     x8, #TEE_SCN_RETURN
-    svc     #0
-return_hang:
-    b       return_hang
+    .include "ta_runtime.S"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Read-only data.                                                                             */

@@ -12,7 +12,7 @@ from unicorn import UC_ARCH_ARM64, UC_HOOK_INTR, UC_MODE_ARM, Uc, UcError
 from unicorn import UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE
 from unicorn import arm64_const as A
 
-from emu.asm import assemble
+from emu.asm import assemble_file
 from ta.build import TA_DIR, builtin_tas, ta_defines
 from ta.elf_builder import build_ta_elf
 from tee_os.ta_loader import (TEE_ERROR_BAD_FORMAT, TEE_ERROR_NOT_SUPPORTED, TaImage,
@@ -37,7 +37,7 @@ def echo_elf() -> bytes:
 
 def build_echo(**kw: object) -> bytes:
     """The echo TA rebuilt with builder options (for ta_head variants)."""
-    prog = assemble((TA_DIR / "echo_ta.S").read_text(), 0, defines=ta_defines())
+    prog = assemble_file(TA_DIR / "echo_ta.S", 0, defines=ta_defines())
     args = dict(uuid=ECHO_UUID, flags=0x0C, stack_size=0x2000,
                 relative_relocs=[prog.sym("message_ptr")])
     args.update(kw)
