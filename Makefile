@@ -6,7 +6,21 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench fuzz install clean
+.PHONY: run test bench fuzz install cross tas clean
+
+# Debian's AArch64 cross toolchain builds the C TAs (ta/toolchain.py); installed when missing
+# and we may (root with apt), otherwise those TAs are left out with a warning.
+CROSS_PKGS := gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu
+cross:
+	@command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      $(CROSS_PKGS) >/dev/null) || echo "warning: could not install $(CROSS_PKGS)"; \
+	  else echo "warning: no aarch64-linux-gnu-gcc: install $(CROSS_PKGS) for the C TAs"; fi; }
+
+# The built-in TAs as signed <uuid>.ta files (ta/builtin.py), built before anything boots.
+tas: $(STAMP) cross
+	$(PY) -m ta.builtin
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +30,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) tas
 	$(VENV)/bin/tzemu run
 
-test: $(STAMP)
+test: $(STAMP) tas
 	$(PY) -m pytest
 
 BENCHES := smc_roundtrip protection_cost protmem ffa svp trace

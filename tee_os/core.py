@@ -27,6 +27,7 @@ from tee_os.plat_protmem import TzcProtmemHook
 from tee_os.protmem import ProtmemManager
 from tee_os.shm import ShmError, ShmRegistry
 from tee_os.syscalls import SyscallTable, deterministic_stream
+from tee_os.ta_loader import TaLoadError
 from tee_os.ta_manager import TaManager
 from tee_os.ta_memory import PAGE, PagePool
 from tee_os.user_ta import UserModeRunner
@@ -55,6 +56,9 @@ class SecureConfig:
     # verified with, and whether digest/signature are checked at all (--no-verify-ta).
     ta_public_key: bytes | None = None
     verify_ta: bool = True
+    # The key the built-in store's signed .ta files are checked with (the build key of
+    # ta/builtin.py); None: ta_public_key. Always verified, unlike the REE TA store.
+    builtin_ta_public_key: bytes | None = None
     # Ask the REE TA store (tee-supplicant) before the built-in TAs, so a user's <uuid>.ta
     # overrides a built-in TA of the same UUID. The platform sets it when TA directories are
     # configured (OP-TEE itself tries early TAs first; tzemu lets the user's file win).
@@ -100,8 +104,11 @@ class SecureOS:
         self.std = StdEntry(self, self.config.num_threads)
         self.fast = FastEntry(self)
         self.ta_manager = TaManager(self)
-        for _uuid, (name, elf) in (ta_store or {}).items():
-            self.ta_manager.add_image(name, elf)
+        for ta_uuid, (name, data) in (ta_store or {}).items():
+            try:
+                self.ta_manager.add_image(name, data, ta_uuid)
+            except TaLoadError as err:   # a corrupt store file: that TA fails, the OS boots
+                self.ta_manager.store_errors[ta_uuid] = err
         self.protmem_hook: TzcProtmemHook | None = None
         if self.config.tzc_base is not None and self.config.sram_base is not None:
             self.protmem_hook = TzcProtmemHook(self, self.config.tzc_base, self.config.sram_base,

@@ -44,6 +44,7 @@ class SyscallTable:
             c.TEE_SCN_MASK_CANCELLATION: self.sys_mask_cancellation,
             c.TEE_SCN_WAIT: self.sys_wait,
             c.TEE_SCN_GET_TIME: self.sys_get_time,
+            c.TEE_SCN_SET_TA_TIME: self.sys_set_ta_time,
             c.TEE_SCN_CRYP_RANDOM_NUMBER_GENERATE: self.sys_random,
             c.TEE_SCN_CACHE_OPERATION: self.sys_cache_operation,
             c.TEE_SCN_OPEN_TA_SESSION: self.sys_open_ta_session,
@@ -53,6 +54,7 @@ class SyscallTable:
         }
         self.names[TZEMU_SCN_VA_TO_PA] = "TZEMU_SCN_VA_TO_PA"
         self._rng_counter = 0
+        self.ta_time_offsets: dict[Any, int] = {}    # TA UUID -> persistent - system (ms)
 
     def __call__(self, runner: UserModeRunner, nr: int, args: tuple[int, ...]) -> Any:
         sos = self.sos
@@ -150,7 +152,13 @@ class SyscallTable:
             runner.write_ta(out, struct.pack("<II", secs, millis))
             return c.TEE_SUCCESS
         if cat == c.UTEE_TIME_CAT_TA_PERSISTENT:
-            return c.TEE_ERROR_TIME_NOT_SET
+            offset = self.ta_time_offsets.get(runner.current.uuid)
+            if offset is None:
+                return c.TEE_ERROR_TIME_NOT_SET
+            secs, millis = self.sos.system_time()
+            secs, millis = divmod(secs * 1000 + millis + offset, 1000)
+            runner.write_ta(out, struct.pack("<II", secs & 0xFFFFFFFF, millis))
+            return c.TEE_ERROR_OVERFLOW if secs > 0xFFFFFFFF else c.TEE_SUCCESS
         if cat != c.UTEE_TIME_CAT_REE:
             return c.TEE_ERROR_BAD_PARAMETERS
         runner.current.space.resolve(out, 8, write=True)  # validate before leaving for the RPC
@@ -164,6 +172,16 @@ class SyscallTable:
         request = RpcCmd(c.OPTEE_RPC_CMD_GET_TIME,
                          [MsgParam(c.OPTEE_MSG_ATTR_TYPE_VALUE_OUTPUT, 0, 0, 0)])
         return NeedsRpc(request, finish)
+
+    def sys_set_ta_time(self, runner: UserModeRunner, a: tuple[int, ...]) -> int:
+        """TEE_SetTAPersistentTime: the TA's persistent clock runs from the given TEE_Time on.
+        Kept per TA UUID for the platform's lifetime (OP-TEE keeps it in secure storage)."""
+        secs, millis = struct.unpack("<II", runner.read_ta(a[0], 8))
+        if millis > 999:
+            return self.c.TEE_ERROR_BAD_PARAMETERS
+        now_s, now_ms = self.sos.system_time()
+        self.ta_time_offsets[runner.current.uuid] = (secs * 1000 + millis) - (now_s * 1000 + now_ms)
+        return self.c.TEE_SUCCESS
 
     def sys_random(self, runner: UserModeRunner, a: tuple[int, ...]) -> int:
         size = a[1]

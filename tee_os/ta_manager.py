@@ -53,20 +53,29 @@ class TaManager:
         self._next_session = 1
         self.loaded_from_ree: dict[uuidlib.UUID, str] = {}
         self.image_digests: dict[uuidlib.UUID, str] = {}   # issue 11: SHA-256 for "ta_load"
+        self.image_files: dict[uuidlib.UUID, str] = {}     # built-in store: <uuid>.ta names
+        self.store_errors: dict[uuidlib.UUID, TaLoadError] = {}   # built-in files refused
         self._ree_asked: set[uuidlib.UUID] = set()        # UUIDs already asked of the REE store
         self.ptas: dict[uuidlib.UUID, PseudoTa] = {cls.uuid: cls(sos) for cls in PSEUDO_TAS}
 
     # --- images ----------------------------------------------------------------------------
-    def add_image(self, name: str, elf: bytes) -> TaImage:
-        # issue 11: a built-in image may also be a signed .ta (struct shdr magic): check it
-        # with the configured key through tee_os.signed_ta; a bare ELF loads as before.
-        if is_plain_elf(elf):
-            image = load_ta_elf(elf, name=name)
+    def add_image(self, name: str, data: bytes,
+                  expected_uuid: uuidlib.UUID | None = None) -> TaImage:
+        """Add a TA of the secure OS's own (built-in) store.
+
+        The project's built-in TAs are signed ``.ta`` files (ta/builtin.py): they are checked
+        with the build key (``builtin_ta_public_key``) whatever ``--ta-key``/``--no-verify-ta``
+        say, since those govern the user's TA directories. A bare ELF is accepted here only
+        for images a caller of the platform API adds itself (``extra_tas``)."""
+        if is_plain_elf(data):
+            image = load_ta_elf(data, name=name)
         else:
             cfg = self.sos.config
-            image, hdr = load_signed_ta_info(elf, expected_uuid=None, verify=cfg.verify_ta,
-                                             public_key_pem=cfg.ta_public_key, name=name)
+            key = cfg.builtin_ta_public_key or cfg.ta_public_key
+            image, hdr = load_signed_ta_info(data, expected_uuid=expected_uuid, verify=True,
+                                             public_key_pem=key, name=name)
             self.image_digests[image.uuid] = hdr.digest_hex
+            self.image_files[image.uuid] = f"{image.uuid}.ta"
         self.images[image.uuid] = image
         return image
 
@@ -106,6 +115,7 @@ class TaManager:
             digest = hdr.digest_hex
         self.image_digests[uuid] = digest
         self.loaded_from_ree[uuid] = image.name
+        self.image_files.pop(uuid, None)
         self.images[uuid] = image
         return image
 
@@ -129,8 +139,11 @@ class TaManager:
         if sos.bus.active:
             sos.bus.emit("ta_load", "S-EL1", uuid=str(image.uuid), name=image.name,
                          flags=image.flags,
-                         # issue 11: the .ta file and its SHA-256 digest (None: built-in ELF)
-                         file=self.loaded_from_ree.get(image.uuid),
+                         # issue 11: which store, the .ta file and its SHA-256 digest
+                         # (file and digest None: a bare ELF added through the API)
+                         store="ree" if image.uuid in self.loaded_from_ree else "builtin",
+                         file=(self.loaded_from_ree.get(image.uuid)
+                               or self.image_files.get(image.uuid)),
                          digest=self.image_digests.get(image.uuid))
         return inst
 
@@ -259,6 +272,8 @@ class TaManager:
             if image is None:
                 self._ree_asked.add(uuid)
                 image = yield from self._fetch_from_ree(uuid)
+            if image is None and uuid in self.store_errors:
+                raise self.store_errors[uuid]     # the built-in file was refused at boot
             if image is None:
                 return c.TEE_ERROR_ITEM_NOT_FOUND, c.TEE_ORIGIN_TEE, 0
             inst = self._instance_for(image)

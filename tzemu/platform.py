@@ -204,8 +204,9 @@ class Platform:
             self.monitor.register(self.opteed)
         self.ns_stubs = self._load_ns_stubs()
         self.crypto_engine = self._make_crypto_engine()
-        from ta.build import builtin_tas, ta_defines
-        tas = dict(builtin_tas())
+        from ta.build import ta_defines
+        from ta.builtin import builtin_signed_tas
+        tas = dict(builtin_signed_tas())        # signed <uuid>.ta files (issue 11 item 6)
         tas.update(options.extra_tas)
         self.secure_os = SecureOS(
             s_el1=self.views[World.S_EL1], s_el0=self.views[World.S_EL0], physmem=self.physmem,
@@ -221,6 +222,9 @@ class Platform:
                                 **self._ta_key_config(options)),   # issue 11
             ta_store=tas, foreign_interrupt_pending=self.gic.ns_pending,
             abi=secure_abi(options.secure_abi_tree))  # issue 9: --optee-tree
+        for ta_uuid in options.extra_tas:     # the caller's own images: refuse them at boot
+            if ta_uuid in self.secure_os.ta_manager.store_errors:
+                raise self.secure_os.ta_manager.store_errors[ta_uuid]
         self.access.on_interrupt = self.secure_os.tzc_interrupt
         self.devices = self._make_devices()
         if self.spmd is not None:
@@ -303,12 +307,15 @@ class Platform:
 
     @staticmethod
     def _ta_key_config(options: BootOptions) -> dict[str, Any]:
-        """issue 11: the public key signed .ta files are verified with (SecureConfig fields)."""
+        """issue 11: the public keys signed .ta files are verified with (SecureConfig fields):
+        the user's (TA directories) and the build key (the built-in store, always checked)."""
+        from ta.sign import test_public_key_pem
+        build_key = {"builtin_ta_public_key": test_public_key_pem()}
         if not options.verify_ta and options.ta_key is None:
-            return {"ta_public_key": None, "verify_ta": False}
+            return {"ta_public_key": None, "verify_ta": False, **build_key}
         if options.ta_key is None:
-            from ta.sign import test_public_key_pem
-            return {"ta_public_key": test_public_key_pem(), "verify_ta": options.verify_ta}
+            return {"ta_public_key": test_public_key_pem(), "verify_ta": options.verify_ta,
+                    **build_key}
         try:
             pem = Path(options.ta_key).read_bytes()
         except OSError as exc:
@@ -318,7 +325,7 @@ class Platform:
             check_ta_public_key(pem)
         except TaLoadError as exc:
             raise PlatformError(f"--ta-key {options.ta_key}: {exc.message}") from None
-        return {"ta_public_key": pem, "verify_ta": options.verify_ta}
+        return {"ta_public_key": pem, "verify_ta": options.verify_ta, **build_key}
 
     def _protmem_config(self) -> dict[str, Any]:
         """The secure OS's protected-memory platform configuration for the chosen mode."""

@@ -33,13 +33,13 @@ import sys
 from typing import Any, Callable
 
 from unicorn import UC_HOOK_CODE, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE
-from unicorn import arm64_const as A
-from unicorn.unicorn_const import UC_MEM_READ, UC_MEM_WRITE
 from unicorn.unicorn_py3.unicorn import uclib
 
-from emu.cpu import PROT_R, PROT_W, CpuView
+from emu.cpu import CpuView
 from emu.gdb import rsp
+from emu.gdb.monitor import MonitorCommands
 from emu.gdb.target_xml import REGISTERS, documents
+from emu.gdb.world_threads import CPU_TID, WorldThreads
 from emu.types import World
 from tzemu.platform import PlatformError
 
@@ -48,10 +48,6 @@ _CODE_CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_
 _MEM_CFUNC = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64,
                               ctypes.c_int, ctypes.c_int64, ctypes.c_void_p)
 SIGINT, SIGTRAP = 2, 5
-CPU_TID = 1                     # the executing CPU
-CTX_TIDS = {World.NS_EL1: 2, World.S_EL1: 3}
-TA_TID0 = 4                     # first S-EL0 context thread
-SCR_RW, SCR_NS = 1 << 10, 1     # the modelled SCR_EL3 bits
 E_MEM = b"E14"          # EFAULT: the selected world may not read/write there
 
 
@@ -63,7 +59,7 @@ class _Resume(Exception):
     pass
 
 
-class GdbServer:
+class GdbServer(WorldThreads, MonitorCommands):
     """RSP server on 127.0.0.1 for a booted :class:`tzemu.platform.Platform`."""
 
     def __init__(self, platform: Any, port: int = 0, *, host: str = "127.0.0.1",
@@ -224,162 +220,6 @@ class GdbServer:
         view = self._view(tid)
         pc = struct.pack("<Q", view.pc).hex()
         return f"T{sig:02x}{extra}thread:{tid:x};20:{pc};".encode()
-
-    # --- threads -------------------------------------------------------------------------------
-    def _tas(self) -> list[Any]:
-        try:
-            return list(self.p.secure_os.ta_manager.images.values())
-        except AttributeError:
-            return []
-
-    def _cpu_view(self) -> CpuView:
-        return self.stop_view or self.p.views[World.NS_EL1]
-
-    def _world_name(self, view: CpuView) -> str:
-        if view.world is World.S_EL0:
-            tid = self._ta_tid_of(view)
-            tas = self._tas()
-            if TA_TID0 <= tid < TA_TID0 + len(tas):
-                return f"S-EL0 {tas[tid - TA_TID0].name}"
-        return str(view.world)
-
-    def _el(self, view: CpuView) -> int:
-        return (view.uc.reg_read(A.UC_ARM64_REG_PSTATE) >> 2) & 3
-
-    def threads(self) -> dict[int, str]:
-        cpu = self._cpu_view()
-        out = {CPU_TID: f"cpu0: {self._world_name(cpu)}, EL{self._el(cpu)}"}
-        live = self._ctx_tid_of(cpu)
-        for world, tid in CTX_TIDS.items():
-            out[tid] = f"{world} {'live, on cpu0' if tid == live else 'saved context'}"
-        for i, img in enumerate(self._tas()):
-            tid = TA_TID0 + i
-            out[tid] = f"S-EL0 {img.name} {'live, on cpu0' if tid == live else 'context'}"
-        return out
-
-    def _space_of(self, tid: int) -> Any:
-        """The TA address space behind a S-EL0 thread, if an instance exists."""
-        tas = self._tas()
-        if not TA_TID0 <= tid < TA_TID0 + len(tas):
-            return None
-        img = tas[tid - TA_TID0]
-        tm = self.p.secure_os.ta_manager
-        current = getattr(self.p.views[World.S_EL0].translate, "__self__", None)
-        spaces = [inst.space for inst in tm.instances.values() if inst.image is img]
-        spaces += [s.instance.space for s in tm.sessions.values()
-                   if s.instance is not None and s.instance.image is img]
-        if current in spaces:
-            return current
-        return spaces[0] if spaces else None
-
-    def _ta_tid_of(self, view: CpuView) -> int:
-        current = getattr(view.translate, "__self__", None)
-        for tid in range(TA_TID0, TA_TID0 + len(self._tas())):
-            if current is not None and self._space_of(tid) is current:
-                return tid
-        return TA_TID0
-
-    def _ctx_tid_of(self, view: CpuView) -> int:
-        """The context thread of the world ``view`` runs."""
-        if view.world in CTX_TIDS:
-            return CTX_TIDS[view.world]
-        return self._ta_tid_of(view)
-
-    def _view(self, tid: int) -> CpuView:
-        if tid == CPU_TID:
-            return self._cpu_view()
-        if tid == CTX_TIDS[World.NS_EL1]:
-            return self.p.views[World.NS_EL1]
-        if tid == CTX_TIDS[World.S_EL1]:
-            return self.p.views[World.S_EL1]
-        return self.p.views[World.S_EL0]
-
-    # --- registers -------------------------------------------------------------------------------
-    def read_reg(self, tid: int, n: int) -> bytes:
-        r = REGISTERS[n]
-        view = self._view(tid)
-        uc = view.uc
-        if r.name == "current_el":
-            value = self._el(view)                             # the EL number, 0..3
-        elif r.name == "scr_el3":
-            value = SCR_RW if view.secure else SCR_RW | SCR_NS  # RW (AArch64 lower ELs), NS
-        elif r.cp is not None:
-            value = uc.reg_read(A.UC_ARM64_REG_CP_REG, r.cp)
-        else:
-            value = uc.reg_read(r.uc)
-        if isinstance(value, tuple):
-            value = value[0]
-        return (value & ((1 << r.bits) - 1)).to_bytes(r.bits // 8, "little")
-
-    def write_reg(self, tid: int, n: int, data: bytes) -> None:
-        r = REGISTERS[n]
-        if len(data) != r.bits // 8:
-            raise rsp.RspError("register size")
-        if tid != CPU_TID:
-            raise rsp.RspError("context threads are read-only: write thread 1 (cpu0)")
-        if r.name in ("current_el", "scr_el3"):
-            return                                    # modelled, read-only
-        value = int.from_bytes(data, "little")
-        uc = self._view(tid).uc
-        if r.cp is not None:
-            uc.reg_write(A.UC_ARM64_REG_CP_REG, r.cp + (value,))
-        else:
-            uc.reg_write(r.uc, value)
-
-    # --- memory ------------------------------------------------------------------------------------
-    def _translate(self, tid: int, va: int, write: bool) -> int | None:
-        """PA for ``va`` as thread ``tid``'s world sees it (MMU stage, then the firewall)."""
-        view = self._view(tid)
-        access = UC_MEM_WRITE if write else UC_MEM_READ
-        saved = view.denial
-        try:
-            if tid >= TA_TID0:
-                space = self._space_of(tid)
-                result = space.translate(view, va, access) if space is not None else None
-            else:
-                result = view.translate(view, va, access)
-        except Exception:  # noqa: BLE001 - a walk that faults is simply "no access"
-            result = None
-        finally:
-            view.denial = saved
-        if result is None:
-            return None
-        page, prot = result
-        if view.firewall is not None:
-            prot &= view.firewall.page_prot(page, secure=view.secure, nsaid=view.nsaid)
-        if not prot & (PROT_W if write else PROT_R):
-            return None
-        return page | (va & 0xFFF)
-
-    def read_mem(self, tid: int, va: int, size: int) -> bytes | None:
-        out = bytearray()
-        while size > 0:
-            chunk = min(size, 0x1000 - (va & 0xFFF))
-            pa = self._translate(tid, va, False)
-            if pa is None:
-                break
-            try:
-                out += self.p.physmem.read(pa, chunk)
-            except Exception:  # noqa: BLE001 - MMIO or a hole
-                break
-            va, size = va + chunk, size - chunk
-        return bytes(out) if out else None
-
-    def write_mem(self, tid: int, va: int, data: bytes) -> bool:
-        pos = 0
-        while pos < len(data):
-            chunk = min(len(data) - pos, 0x1000 - ((va + pos) & 0xFFF))
-            pa = self._translate(tid, va + pos, True)
-            if pa is None:
-                return False
-            try:
-                self.p.physmem.write(pa, data[pos:pos + chunk])
-            except Exception:  # noqa: BLE001
-                return False
-            pos += chunk
-        for view in self.p.views.values():
-            view.invalidate_code(va, va + len(data))
-        return True
 
     # --- packets -----------------------------------------------------------------------------------
     def _send(self, payload: bytes, *, binary: bool = False) -> None:
@@ -601,104 +441,6 @@ class GdbServer:
                 uclib.uc_hook_del(view.uc._uch, handle)
         return b"OK"
 
-    # --- monitor commands -------------------------------------------------------------------------
-    HELP = """tzemu monitor commands:
-  worlds                   cpu0 (thread 1) and the world contexts (threads 2..): EL, PC
-  tzc                      TZC-400 regions (enabled ones) and fail state
-  ffa handles              FF-A memory handles known to the SPMC (abi=ffa)
-  protmem                  protected-memory regions of the secure OS
-  trace on|off             print every platform event (SMCs, world switches, faults)
-  break-on smc|ffa NAME    stop when the EL3 monitor sees that call (e.g. FFA_MEM_LEND)
-  break-on clear           forget every break-on
-  phys read ADDR LEN       read physical memory as the secure side (hex dump)
-  help                     this text
-"""
-
-    def _monitor(self, line: str) -> bytes:
-        try:
-            text = self.monitor(line)
-        except (ValueError, IndexError, KeyError, AttributeError, PlatformError) as exc:
-            text = f"error: {exc}\n"
-        return text.encode().hex().encode() if text else b"OK"
-
-    def monitor(self, line: str) -> str:
-        words = line.split()
-        if not words or words[0] == "help":
-            return self.HELP
-        cmd = words[0]
-        if cmd == "worlds":
-            lines = []
-            live = self._ctx_tid_of(self._cpu_view())
-            for tid, name in self.threads().items():
-                view = self._view(tid)
-                mark = "*" if tid in (CPU_TID, live) else " "
-                extra = ("" if tid < TA_TID0 or self._space_of(tid) is not None
-                         else "  (not loaded)")
-                lines.append(f"{mark} thread {tid}: {name:30} EL{self._el(view)} "
-                             f"pc={view.pc:#x}{extra}")
-            return "\n".join(lines) + "\n"
-        if cmd == "tzc":
-            state = self.p.tzc.to_json()
-            lines = [f"TZC-400: action {state['action']}, gate keeper {state['gate_keeper']:#x}"]
-            for r in state["regions"]:
-                if r["enabled"]:
-                    lines.append(f"  region {r['index']}: {r['base']:#x}..{r['top']:#x} "
-                                 f"s_rd={int(r['s_rd'])} s_wr={int(r['s_wr'])} "
-                                 f"nsaid_rd={r['nsaid_rd']:#x} nsaid_wr={r['nsaid_wr']:#x}")
-            for i, f in enumerate(state["fails"]):
-                lines.append(f"  filter {i} fail: status={f['status']} "
-                             f"address={f['FAIL_ADDRESS']:#x} control={f['FAIL_CONTROL']:#x}")
-            return "\n".join(lines) + "\n"
-        if cmd == "ffa" and words[1:2] == ["handles"]:
-            ffa = getattr(self.p.secure_os, "ffa", None)
-            if ffa is None:
-                return "no FF-A transport (boot with --abi ffa)\n"
-            handles = ffa.spmc.handles()
-            return (repr(handles) if not isinstance(handles, (list, dict)) else
-                    "\n".join(f"  {h}" for h in (handles.items() if isinstance(handles, dict) else handles))
-                    or "  (none)") + "\n"
-        if cmd == "protmem":
-            regions = self.p.secure_os.protmem.regions
-            return ("\n".join(f"  {r}" for r in regions) or "  (none)") + "\n"
-        if cmd == "trace":
-            self.trace = words[1] == "on"
-            return f"trace {'on' if self.trace else 'off'}\n"
-        if cmd == "break-on":
-            if words[1] == "clear":
-                self.break_on.clear()
-                return "break-on list cleared\n"
-            name = words[2] if len(words) > 2 else words[1]
-            fids = self._resolve(name)
-            if not fids:
-                raise ValueError(f"unknown function {name!r}")
-            for fid, n in fids.items():
-                self.break_on[fid] = n
-            return "".join(f"break-on {n} (fid {fid:#x})\n" for fid, n in fids.items())
-        if cmd == "phys" and words[1] == "read":
-            addr, length = int(words[2], 0), int(words[3], 0)
-            if not 0 < length <= 0x10000:
-                raise ValueError("LEN must be 1..65536")
-            data = self.p.physmem.read(addr, length)
-            return "".join(f"{addr + i:#012x}: {data[i:i + 16].hex(' ')}\n"
-                           for i in range(0, len(data), 16))
-        raise ValueError(f"unknown monitor command {line!r} (try 'monitor help')")
-
-    def _names(self) -> dict[int, str]:
-        from emu.abi import firmware_abi, secure_abi
-        out: dict[int, list[str]] = {}
-        for abi in (firmware_abi(), secure_abi()):
-            for k, v in abi.constants.items():
-                if isinstance(v, int) and (k.startswith("FFA_") or k.startswith("OPTEE_SMC_")) \
-                        and 0x80000000 <= v <= 0xFFFFFFFF and k not in out.get(v, []):
-                    out.setdefault(v, []).append(k)
-        return out
-
-    def _resolve(self, name: str) -> dict[int, str]:
-        name = name.upper()
-        wanted = {name, "OPTEE_SMC_" + name, "FFA_" + name}
-        wanted |= {w + s for w in list(wanted) for s in ("_SMC32", "_SMC64", "_32", "_64")}
-        return {fid: names[0] for fid, names in self._fid_names.items()
-                if wanted & set(names)}
 
 
 def attach_gdb(platform: Any, port: int, *, symbol_files: list[tuple[str, int]] | None = None,

@@ -40,14 +40,16 @@ def test_xtest_1014_and_sdp_basic_pass_with_the_signed_sdp_ta_from_the_ta_dir(
     rep = xtest.run_sdp_basic(p, loop=5)
     assert not rep.failed_cases and not rep.failed_subtests, "\n".join(rep.lines)
     ev = _loaded(p, SDP_BASIC)
-    assert ev["file"] == f"{SDP_BASIC}.ta", "the built-in SDP TA ran instead of the TA dir's file"
+    assert ev["store"] == "ree", "the built-in SDP TA ran instead of the TA dir's file"
+    assert ev["file"] == f"{SDP_BASIC}.ta"
     assert ev["digest"] == (builtin_signed / f"{SDP_BASIC}.ta").read_bytes()[20:52].hex()
 
 
 def test_without_a_ta_dir_the_builtin_ta_loads_without_an_rpc():
     p = tzemu.boot(record_events=100_000)
     p.linux.teec().open_session(ECHO).close()
-    assert _loaded(p, ECHO)["file"] is None
+    ev = _loaded(p, ECHO)
+    assert ev["store"] == "builtin" and ev["file"] == f"{ECHO}.ta", ev
     assert not [e for e in p.bus.of_kind("rpc") if "LOAD_TA" in str(e.fields)]
 
 
@@ -55,7 +57,7 @@ def test_a_ta_dir_without_the_file_falls_back_to_the_builtin_ta(tmp_path):
     p = tzemu.boot(ta_dirs=[tmp_path], record_events=100_000)
     p.linux.teec().open_session(ECHO).close()
     p.linux.teec().open_session(ECHO).close()
-    assert _loaded(p, ECHO)["file"] is None
+    assert _loaded(p, ECHO)["store"] == "builtin"
     assert ECHO not in p.secure_os.ta_manager.loaded_from_ree
 
 
