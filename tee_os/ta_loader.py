@@ -77,6 +77,7 @@ class TaImage:
     ta_head_offset: int = 0
     name: str = "<ta>"
     image_size: int = 0
+    elf: bytes = field(default=b"", compare=False, repr=False)   # the file, for gdb symbols
 
 
 def _bad(message: str) -> TaLoadError:
@@ -236,7 +237,7 @@ def _load(data: bytes, name: str) -> TaImage:
     return TaImage(uuid=uuid_mod.UUID(bytes_le=head[:16]), flags=flags, stack_size=stack_size,
                    entry=entry, segments=tuple(segs), relocations=tuple(relocs),
                    symbols=MappingProxyType(_symbols(binary)), ta_head_offset=sym.value,
-                   name=name, image_size=image_size)
+                   name=name, image_size=image_size, elf=data)
 
 
 def load_ta_elf(data: bytes, *, name: str = "<ta>") -> TaImage:

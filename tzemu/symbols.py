@@ -4,18 +4,46 @@ Each file is an AArch64 ELF (ET_EXEC) with one ``.text`` section at the load add
 code as loaded, and a ``.symtab`` of the unit's labels (STT_FUNC, absolute addresses), so
 ``add-symbol-file FILE`` (no address: the section address is already right) or the gdbserver's
 ``qXfer:libraries:read`` announcement gives names in gdb.
+
+A TA whose ELF carries DWARF (the C TAs, built with ``-g``) is written as its own ELF instead,
+announced with ``-o LOAD_BASE``, so gdb has its source lines, types and locals.
 """
 from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from ta.elf_builder import (EHDR_SIZE, EM_AARCH64, EV_CURRENT, SHDR_SIZE, SHF_ALLOC,
                             SHF_EXECINSTR, SHT_PROGBITS, SHT_STRTAB, SHT_SYMTAB, STB_GLOBAL,
                             STT_FUNC, _StrTab, _sym)
 
 ET_EXEC = 2
+
+
+class SymbolFile(NamedTuple):
+    """One file for gdb: ``address`` of its code (the library announcement), and ``offset``
+    for ``add-symbol-file -o`` (a TA's own ELF, linked at 0, loads at the TA base)."""
+
+    path: str
+    address: int
+    offset: int = 0
+
+
+def _has_dwarf(elf: bytes) -> bool:
+    """Whether an ELF has a ``.debug_info`` section (read from its section headers)."""
+    try:
+        shoff, = struct.unpack_from("<Q", elf, 0x28)
+        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", elf, 0x3A)
+        str_off, = struct.unpack_from("<Q", elf, shoff + shstrndx * shentsize + 0x18)
+        for i in range(shnum):
+            name, = struct.unpack_from("<I", elf, shoff + i * shentsize)
+            end = elf.index(b"\0", str_off + name)
+            if elf[str_off + name:end] == b".debug_info":
+                return True
+    except (struct.error, ValueError):
+        pass
+    return False
 
 
 def symbol_elf(code: bytes, base: int, symbols: Mapping[str, int]) -> bytes:
@@ -63,17 +91,17 @@ def _ta_code(image: Any) -> bytes:
     return bytes(buf)
 
 
-def write_symbols(platform: Any, out_dir: str | Path) -> list[tuple[str, int]]:
-    """Write one ELF per code unit into ``out_dir``; return [(path, .text address)]."""
+def write_symbols(platform: Any, out_dir: str | Path) -> list[SymbolFile]:
+    """Write one ELF per code unit into ``out_dir``; return them as :class:`SymbolFile`."""
     from tee_os.ta_memory import TA_LOAD_BASE
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    files: list[tuple[str, int]] = []
+    files: list[SymbolFile] = []
 
     def emit(name: str, code: bytes, base: int, symbols: Mapping[str, int]) -> None:
         path = (out / f"{name}.elf").resolve()
         path.write_bytes(symbol_elf(code, base, symbols))
-        files.append((str(path), base))
+        files.append(SymbolFile(str(path), base))
 
     stubs = platform.ns_stubs
     off = getattr(platform, "_va_offset", 0)      # the stubs run at their kernel VA
@@ -84,13 +112,20 @@ def write_symbols(platform: Any, out_dir: str | Path) -> list[tuple[str, int]]:
     if tzc is not None:         # S-EL1 TZC-400 programming routine, in secure SRAM
         emit("plat_tzc400", tzc.code.code, tzc.code.base, dict(tzc.code.symbols))
     for image in platform.secure_os.ta_manager.images.values():
+        elf = getattr(image, "elf", b"")
+        if elf and _has_dwarf(elf):           # the TA's own ELF: source-level debugging
+            path = (out / f"ta_{image.name}.elf").resolve()
+            path.write_bytes(elf)
+            files.append(SymbolFile(str(path), TA_LOAD_BASE + image.entry, TA_LOAD_BASE))
+            continue
         emit(f"ta_{image.name}", _ta_code(image), TA_LOAD_BASE,
              {k: v + TA_LOAD_BASE for k, v in image.symbols.items()})
     return files
 
 
-def add_symbol_file_lines(files: list[tuple[str, int]]) -> list[str]:
-    return [f"add-symbol-file {path}" for path, _addr in files]
+def add_symbol_file_lines(files: list[SymbolFile]) -> list[str]:
+    return [f"add-symbol-file {f.path}" + (f" -o {f.offset:#x}" if f.offset else "")
+            for f in files]
 
 
 def symbol_addresses(platform: Any) -> dict[str, int]:

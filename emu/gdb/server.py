@@ -63,7 +63,7 @@ class GdbServer(WorldThreads, MonitorCommands):
     """RSP server on 127.0.0.1 for a booted :class:`tzemu.platform.Platform`."""
 
     def __init__(self, platform: Any, port: int = 0, *, host: str = "127.0.0.1",
-                 symbol_files: list[tuple[str, int]] | None = None,
+                 symbol_files: list[Any] | None = None,
                  log: Callable[[str], None] | None = None):
         self.p = platform
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -71,7 +71,7 @@ class GdbServer(WorldThreads, MonitorCommands):
         self.sock.bind((host, port))
         self.sock.listen(1)
         self.port = self.sock.getsockname()[1]
-        self.symbol_files = symbol_files or []     # (path, .text address)
+        self.symbol_files = symbol_files or []     # tzemu.symbols.SymbolFile (path, address)
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.conn: socket.socket | None = None
         self.reader = rsp.PacketReader()
@@ -413,7 +413,7 @@ class GdbServer(WorldThreads, MonitorCommands):
 
     def _library_xml(self) -> str:
         libs = "".join(f'  <library name="{path}"><section address="{addr:#x}"/></library>\n'
-                       for path, addr in self.symbol_files)
+                       for path, addr, *_offset in self.symbol_files)
         return f'<library-list>\n{libs}</library-list>\n'
 
     def _breakpoint(self, data: bytes) -> bytes:
@@ -443,7 +443,7 @@ class GdbServer(WorldThreads, MonitorCommands):
 
 
 
-def attach_gdb(platform: Any, port: int, *, symbol_files: list[tuple[str, int]] | None = None,
+def attach_gdb(platform: Any, port: int, *, symbol_files: list[Any] | None = None,
                log: Callable[[str], None] | None = None) -> GdbServer:
     """Listen on 127.0.0.1:``port``, wait for gdb, and return once it lets execution start."""
     server = GdbServer(platform, port, symbol_files=symbol_files, log=log)
