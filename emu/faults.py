@@ -30,6 +30,9 @@ POINTS: dict[str, str] = {
     "cma.alloc": "Linux CMA allocation fails (dma_alloc_pages -> ENOMEM from the heap alloc)",
     "supplicant.shm_alloc": "tee-supplicant cannot allocate RPC shared memory "
                             "(OPTEE_RPC_CMD_SHM_ALLOC -> TEE_ERROR_OUT_OF_MEMORY to the caller)",
+    "display.dma": "the display's scan-out read gets a bus error from the interconnect "
+                   "(DmaBusError, EIO: the frame is not shown; svp reports the frame and stops "
+                   "with every buffer released)",
 }
 
 ALWAYS = ("all", "always")

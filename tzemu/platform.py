@@ -95,10 +95,11 @@ class Platform:
                                 f"(known: {', '.join(USE_CASES)})")
         self.options = options
         try:      # each world gets its own injector built from the same spec
-            secure_faults, linux_faults = FaultInjector(options.inject), FaultInjector(options.inject)
+            secure_faults, linux_faults, device_faults = (FaultInjector(options.inject)
+                                                          for _ in range(3))
         except ValueError as exc:
             raise PlatformError(str(exc)) from None
-        self.faults = {"secure": secure_faults, "linux": linux_faults}
+        self.faults = {"secure": secure_faults, "linux": linux_faults, "devices": device_faults}
         self.memory_map: MemoryMap = load_memory_map(options.platform_file)
         self.physmem = PhysMem(self.memory_map)
         self.bus = EventBus(record=options.record_events)
@@ -197,7 +198,9 @@ class Platform:
     def _make_devices(self) -> dict[str, DmaMaster]:
         """The platform's normal-world DMA masters, each with its NSAID from the platform file
         (the secure crypto engine is ``Platform.crypto_engine``)."""
-        mm, common = self.memory_map, {"physmem": self.physmem, "tzc": self.tzc, "bus": self.bus}
+        mm = self.memory_map
+        common = {"physmem": self.physmem, "tzc": self.tzc, "bus": self.bus,
+                  "injector": self.faults["devices"]}
         devices: dict[str, DmaMaster] = {}
         for name, nsaid in mm.nsaid.items():
             if name == "cpu":

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import tzemu
+from emu.devices.dma import DmaBusError
 from linux_side.dma_buf import dma_buf_get
 from linux_side.teec import (TEEC_MEMREF_PARTIAL_INPUT, TEEC_MEMREF_PARTIAL_OUTPUT,
                              TEEC_MEMREF_TEMP_INPUT, TEEC_NONE, TEEC_VALUE_INPUT,
@@ -96,61 +97,82 @@ def play(p: Any, stream: bytes, *, key: str, iv: str | None, fmt: str, width: in
         sess.invoke(CMD_SET_IV, Operation((TEEC_MEMREF_TEMP_INPUT,) + (TEEC_NONE,) * 3,
                                           [TempMemref(iv_bytes), None, None, None]))
         src = ctx.allocate_shared_memory(rec)
-        fd = dma_heap_alloc(k, HEAP, fsize)
-        frame = ctx.register_shared_memory_fd(fd)
-        frame_pa = dma_buf_get(k, fd).priv.table.sgl[0].phys
-        display = p.devices["display"]
-        out = open(output, "wb") if output else None
-        png = Path(png_dir) if png_dir else None
-        if png:
-            png.mkdir(parents=True, exist_ok=True)
-        cmd = CMD_DECRYPT_ENGINE if crypto == "engine" else CMD_DECRYPT_CPU
-        flags = FLAG_PER_BUFFER_PADDING if per_buffer_padding else 0
-        start = time.perf_counter()
+        fd = frame = None
         try:
-            for i in range(n):
-                chunk = body[i * rec:(i + 1) * rec] if per_buffer_padding else \
-                    body[i * fsize:(i + 1) * fsize if i + 1 < n else len(body)]
-                last = not per_buffer_padding and i + 1 == n
-                k.copy_to_user(src.va, chunk)
-                written = Value()
-                op = Operation((TEEC_MEMREF_PARTIAL_INPUT, TEEC_MEMREF_PARTIAL_OUTPUT, TEEC_VALUE_INPUT,
-                                TEEC_VALUE_OUTPUT),
-                               [RegMemref(src, 0, len(chunk)), RegMemref(frame, 0, fsize),
-                                Value(rec if per_buffer_padding else 0, flags | (FLAG_FINAL if last else 0)),
-                                written])
-                ret, origin = sess.invoke(cmd, op, check=False)
-                if ret:
-                    raise SvpError(_decrypt_error(ret, origin, i))
-                res.crcs.append(display.scanout(frame_pa, fsize))
-                res.frames += 1
-                res.bytes_decrypted += len(chunk)
-                if out:
-                    out.write(display.last_frame)
-                if png and (png_frames is None or len(res.pngs) < png_frames):
-                    path = png / f"frame-{i:04d}.png"
-                    path.write_bytes(video.to_png(fmt, width, height, display.last_frame))
-                    res.pngs.append(str(path))
-                if progress:
-                    progress(i + 1, n)
-        finally:
-            res.seconds = time.perf_counter() - start
-            if out:
-                out.close()
-        if try_ns_read:
-            try:
-                p.ns_read(frame_pa, 64)
-                res.ns_read_fault = None
-                res.faults.append("the NS CPU READ a protected frame buffer")
-            except tzemu.ProtectionFault as f:
-                res.ns_read_fault = f"{f.world} read of frame buffer {f.address:#x} faulted: {f.reason}"
-        ctx.release_shared_memory(frame)
-        k.close(fd)
-        ctx.release_shared_memory(src)
+            fd = dma_heap_alloc(k, HEAP, fsize)
+            frame = ctx.register_shared_memory_fd(fd)
+            _play_frames(p, sess, src, frame, fd, body, res, n=n, rec=rec, fsize=fsize, fmt=fmt,
+                         width=width, height=height, crypto=crypto,
+                         per_buffer_padding=per_buffer_padding, output=output, png_dir=png_dir,
+                         png_frames=png_frames, progress=progress, try_ns_read=try_ns_read)
+        finally:          # every buffer goes back, whatever stopped the pipeline
+            if frame is not None:
+                ctx.release_shared_memory(frame)
+            if fd is not None:
+                k.close(fd)
+            ctx.release_shared_memory(src)
     finally:
         sess.close()
         ctx.close()
     return res
+
+
+def _play_frames(p: Any, sess: Any, src: Any, frame: Any, fd: int, body: bytes, res: SvpResult,
+                 *, n: int, rec: int, fsize: int, fmt: str, width: int, height: int, crypto: str,
+                 per_buffer_padding: bool, output: str | Path | None,
+                 png_dir: str | Path | None, png_frames: int | None,
+                 progress: Callable[[int, int], None] | None, try_ns_read: bool) -> None:
+    """The frame loop: decrypt each record into the protected buffer, scan it out."""
+    k = p.kernel
+    frame_pa = dma_buf_get(k, fd).priv.table.sgl[0].phys
+    display = p.devices["display"]
+    out = open(output, "wb") if output else None
+    png = Path(png_dir) if png_dir else None
+    if png:
+        png.mkdir(parents=True, exist_ok=True)
+    cmd = CMD_DECRYPT_ENGINE if crypto == "engine" else CMD_DECRYPT_CPU
+    flags = FLAG_PER_BUFFER_PADDING if per_buffer_padding else 0
+    start = time.perf_counter()
+    try:
+        for i in range(n):
+            chunk = body[i * rec:(i + 1) * rec] if per_buffer_padding else \
+                body[i * fsize:(i + 1) * fsize if i + 1 < n else len(body)]
+            last = not per_buffer_padding and i + 1 == n
+            k.copy_to_user(src.va, chunk)
+            written = Value()
+            op = Operation((TEEC_MEMREF_PARTIAL_INPUT, TEEC_MEMREF_PARTIAL_OUTPUT, TEEC_VALUE_INPUT,
+                            TEEC_VALUE_OUTPUT),
+                           [RegMemref(src, 0, len(chunk)), RegMemref(frame, 0, fsize),
+                            Value(rec if per_buffer_padding else 0, flags | (FLAG_FINAL if last else 0)),
+                            written])
+            ret, origin = sess.invoke(cmd, op, check=False)
+            if ret:
+                raise SvpError(_decrypt_error(ret, origin, i))
+            try:
+                res.crcs.append(display.scanout(frame_pa, fsize))
+            except (tzemu.ProtectionFault, DmaBusError) as exc:
+                raise SvpError(f"frame {i}: display scan-out failed: {exc}") from exc
+            res.frames += 1
+            res.bytes_decrypted += len(chunk)
+            if out:
+                out.write(display.last_frame)
+            if png and (png_frames is None or len(res.pngs) < png_frames):
+                path = png / f"frame-{i:04d}.png"
+                path.write_bytes(video.to_png(fmt, width, height, display.last_frame))
+                res.pngs.append(str(path))
+            if progress:
+                progress(i + 1, n)
+    finally:
+        res.seconds = time.perf_counter() - start
+        if out:
+            out.close()
+    if try_ns_read:
+        try:
+            p.ns_read(frame_pa, 64)
+            res.ns_read_fault = None
+            res.faults.append("the NS CPU READ a protected frame buffer")
+        except tzemu.ProtectionFault as f:
+            res.ns_read_fault = f"{f.world} read of frame buffer {f.address:#x} faulted: {f.reason}"
 
 
 def _decrypt_error(ret: int, origin: int, frame: int) -> str:

@@ -15,13 +15,25 @@ platform's static firewall instead: secure-only regions refuse non-secure master
 """
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from typing import Callable
 
 from emu.events import EventBus
+from emu.faults import POINTS, FaultInjector
 from emu.physmem import PhysMem
 from emu.protection import ProtectionFault
 from emu.tzc400 import Tzc400, TzcResponse, TzcVerdict
+
+
+class DmaBusError(OSError):
+    """A DMA transfer ended with a bus error (SLVERR/DECERR from the interconnect, not the
+    TZC): nothing was transferred. Raised by fault injection (``<master>.dma`` points)."""
+
+    def __init__(self, master: str, direction: str, pa: int, size: int, why: str):
+        super().__init__(errno.EIO, f"{master}: bus error on DMA {direction} of {pa:#x} "
+                                    f"(+{size:#x}): {why}")
+        self.master, self.direction, self.address, self.size = master, direction, pa, size
 
 
 @dataclass
@@ -39,7 +51,8 @@ class DmaMaster:
 
     def __init__(self, name: str, *, physmem: PhysMem, tzc: Tzc400, nsaid: int,
                  secure: bool = False, master_id: int = 0, filter: int = 0,
-                 bus: EventBus | None = None, privileged: bool = True):
+                 bus: EventBus | None = None, privileged: bool = True,
+                 injector: FaultInjector | None = None):
         if not 0 <= nsaid <= 15:
             raise ValueError(f"{name}: NSAID {nsaid} is not a 4-bit value")
         self.name, self.physmem, self.tzc = name, physmem, tzc
@@ -48,6 +61,9 @@ class DmaMaster:
         self.bus = bus or tzc.bus
         self.faults: list[ProtectionFault] = []
         self.stats = DmaStats()
+        # issue 10 part 4: the device side's fault-injection points (emu/faults.py)
+        self.injector = injector if injector is not None else FaultInjector()
+        self._fault_point = f"{name}.dma" if f"{name}.dma" in POINTS else None
         # The TZC interrupt line: the platform wires it to the secure world's handler.
         self.on_tzc_interrupt: Callable[[], None] | None = None
 
@@ -92,11 +108,22 @@ class DmaMaster:
             self.on_tzc_interrupt()
         raise fault
 
+    def _bus_error_injected(self, pa: int, size: int, direction: str) -> None:
+        if self._fault_point is None or not self.injector.hit(self._fault_point):
+            return
+        if self.bus.active:
+            self.bus.emit("dma_fault", self.name, master=self.name, address=pa, size=size,
+                          direction=direction, secure=self.secure, nsaid=self.nsaid,
+                          filter=self.filter, reason="injected bus error", response="SLVERR",
+                          interrupt=False)
+        raise DmaBusError(self.name, direction, pa, size, f"injected ({self._fault_point})")
+
     def dma_read(self, pa: int, size: int) -> memoryview:
         """A zero-copy view of ``size`` bytes at ``pa``; ProtectionFault when denied."""
         if size <= 0:
             return memoryview(b"")
         self._judge(pa, size, write=False)
+        self._bus_error_injected(pa, size, "read")
         view = self.physmem.view(pa, size)
         self.stats.reads += 1
         self.stats.bytes_read += size
@@ -108,6 +135,7 @@ class DmaMaster:
         if size == 0:
             return
         self._judge(pa, size, write=True)
+        self._bus_error_injected(pa, size, "write")
         self.physmem.write(pa, memoryview(data).cast("B"))
         self.stats.writes += 1
         self.stats.bytes_written += size

@@ -331,3 +331,43 @@ def test_ta_alloc_failure_at_later_allocations_of_a_load(abi, nth):
     _clean(p, mon, before)
     assert _echo(ctx) == 42
     _clean(p, mon, before)
+
+
+# --- devices -------------------------------------------------------------------------------------
+def _svp(p, frames=3):
+    from tzemu import svp
+    return svp.play(p, svp.make_test_stream("NV12", 64, 48, frames), key=svp.SEED_KEY, iv=None,
+                    serialize_iv=True, fmt="NV12", width=64, height=48, try_ns_read=False)
+
+
+@pytest.mark.parametrize("abi", ABIS)
+def test_display_dma_bus_error_stops_svp_at_that_frame_with_every_buffer_released(abi):
+    from tzemu import svp
+    p = tzemu.boot(abi=abi, protmem="dynamic")
+    mon = InvariantMonitor(p, expected=(TeecError, svp.SvpError))
+    good = _svp(p)                                  # warm up: TA loaded once, pools in use
+    before = _snapshot(p)
+    p.faults["devices"].arm("display.dma", 2)       # the second scan-out fails
+    with pytest.raises(svp.SvpError) as exc, mon.guard("svp"):
+        _svp(p)
+    assert "frame 1: display scan-out failed" in str(exc.value)
+    assert "bus error on DMA read" in str(exc.value)
+    assert p.faults["devices"].fired["display.dma"] == 1
+    assert [e.fields["reason"] for e in p.bus.of_kind("dma_fault")] in ([], ["injected bus error"])
+    _clean(p, mon, before)
+    assert _svp(p).crcs == good.crcs                # the next identical run shows every frame
+    _clean(p, mon, before)
+
+
+def test_a_decrypt_error_mid_stream_releases_every_buffer():
+    from tzemu import svp
+    p = tzemu.boot(abi="smc", protmem="dynamic")
+    mon = InvariantMonitor(p, expected=(TeecError, svp.SvpError))
+    _svp(p)
+    before = _snapshot(p)
+    stream = bytearray(svp.make_test_stream("NV12", 64, 48, 3))
+    stream[-1] ^= 0xFF                               # last record's padding
+    with pytest.raises(svp.SvpError, match="frame 2: .*padding"), mon.guard("svp"):
+        svp.play(p, bytes(stream), key=svp.SEED_KEY, iv=None, serialize_iv=True, fmt="NV12",
+                 width=64, height=48, try_ns_read=False)
+    _clean(p, mon, before)
