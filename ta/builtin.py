@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import uuid as uuid_mod
 from pathlib import Path
 
@@ -104,13 +105,24 @@ def read_index(outdir: Path) -> dict[uuid_mod.UUID, str]:
     return index
 
 
+PRUNE_AFTER_S = 7 * 24 * 3600     # a stamped store nobody booted from for a week goes
+
+
 def _prune_old_stores(keep: Path) -> None:
-    """Drop the cache's other stamped stores (only under the cache, never a user's dir)."""
+    """Drop the cache's stamped stores unused for a week (only under the cache, never a user's
+    dir). Not younger ones: another checkout (a CI clone beside a work tree) may be using them."""
     root = cache_dir() / "ta"
     if keep.parent != root:
         return
+    now = time.time()
     for other in root.iterdir():
-        if other != keep and other.is_dir() and not other.name.startswith(".building-"):
+        if other == keep or not other.is_dir():
+            continue
+        try:
+            age = now - (other / STAMP_FILE).stat().st_mtime
+        except OSError:
+            age = now - other.stat().st_mtime      # a half-built or stampless directory
+        if age > PRUNE_AFTER_S:
             shutil.rmtree(other, ignore_errors=True)
 
 
@@ -128,6 +140,11 @@ def ensure_store() -> Path:
     if not _fresh(outdir):
         build_store(outdir)
         _prune_old_stores(outdir)
+    else:
+        try:
+            os.utime(outdir / STAMP_FILE)          # in use: keeps it from being pruned
+        except OSError:
+            pass
     return outdir
 
 

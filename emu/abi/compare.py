@@ -265,10 +265,11 @@ def compare_sides(lin: AbiSet, sec: AbiSet, lt: HeaderTree, st: HeaderTree) -> l
                     scenarios_using(n) if required else []))
     for concept, ln, sn in STRUCT_PAIRS:
         if ln not in lin.structs or sn not in sec.structs:
-            missing = ln if ln not in lin.structs else sn
+            linux_lacks = ln not in lin.structs       # decided by side, not by name: the
+            missing = ln if linux_lacks else sn       # two names are often the same
             out.append(Finding("struct", "note", concept, f"struct {ln}",
                                f"struct {missing} is not defined on "
-                               f"{'the Linux' if missing == ln else 'the secure'} side"))
+                               f"{'the Linux' if linux_lacks else 'the secure'} side"))
             continue
         diffs = compare_layouts(lin.structs[ln], sec.structs[sn], by_name=ln == sn)
         if diffs:

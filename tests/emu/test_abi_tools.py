@@ -115,6 +115,18 @@ def test_concept_table_agrees_on_the_projects_headers():
     assert ("OPTEE_SMC_RETURN_ETHREAD_LIMIT",) * 2 in pairs
 
 
+def test_a_struct_missing_on_the_secure_side_is_reported_on_that_side(tmp_path):
+    """Both worlds name it optee_msg_param_fmem: the note must name the side that lacks it."""
+    sec = copy_side(tmp_path, "secure")
+    msg = sec / "optee_msg.h"
+    msg.write_text(msg.read_text().replace("optee_msg_param_fmem", "optee_msg_param_fmem_v2"))
+    lt, lin, _ = load("linux", None)
+    st, s, probs = load("secure", sec)
+    notes = [f for f in C.compare_sides(lin, s, lt, st) if f.name == "struct optee_msg_param_fmem"]
+    assert [f.detail for f in notes] == [
+        "struct optee_msg_param_fmem is not defined on the secure side"], notes
+
+
 def test_renumbered_command_on_the_secure_side_is_a_located_mismatch(tmp_path):
     sec = copy_side(tmp_path, "secure")
     edit(sec / "optee_msg.h", r"^(#define OPTEE_MSG_CMD_LEND_PROTMEM\s+)U\(8\)", r"\1U(42)",

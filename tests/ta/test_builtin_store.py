@@ -115,3 +115,25 @@ def test_the_cli_lists_every_builtin_ta_with_its_digest(capsys):
     for ta_uuid in builtin.read_index(builtin.ensure_store()):
         assert f"{ta_uuid}.ta" in out
     assert "sha256 " in out
+
+
+def test_only_stores_unused_for_a_week_are_pruned(monkeypatch, tmp_path):
+    """Another checkout's store (a CI clone beside a work tree) must survive this one's build."""
+    import os
+    import time
+    monkeypatch.setenv("TZEMU_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("TZEMU_TA_BUILD_DIR", raising=False)
+    root = tmp_path / "ta"
+    recent, stale = root / "aaaaaaaaaaaaaaaa", root / "bbbbbbbbbbbbbbbb"
+    for d in (recent, stale):
+        d.mkdir(parents=True)
+        (d / builtin.STAMP_FILE).write_text(d.name + "\n")
+    week_ago = time.time() - builtin.PRUNE_AFTER_S - 60
+    os.utime(stale / builtin.STAMP_FILE, (week_ago, week_ago))
+    builtin.builtin_signed_tas.cache_clear()
+    try:
+        out = builtin.ensure_store()
+    finally:
+        builtin.builtin_signed_tas.cache_clear()
+    assert out.parent == root and out.is_dir()
+    assert recent.is_dir() and not stale.exists()
