@@ -94,6 +94,11 @@ STRUCT_PAIRS: tuple[tuple[str, str, str], ...] = (
     ("FF-A descriptors", "ffa_mem_region_addr_range", "ffa_address_range"),
     ("FF-A descriptors", "ffa_partition_info_le", "ffa_partition_info_x"),
 )
+#: secure struct -> older layouts of the same descriptor the secure side also implements. A Linux
+#: layout equal to one of them is version skew the FF-A version negotiation handles (a note).
+STRUCT_OLDER_VERSIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "ffa_mem_transaction_1_1": (("ffa_mem_transaction_1_0", "FF-A v1.0"),),
+}
 
 #: Which conformance scenario exercises which names (fnmatch patterns on either side's name).
 #: Keys are scenario ids as ``tzemu.abi_cli`` runs them: "NAME[abi]" (sdp-basic adds /protmem).
@@ -195,6 +200,13 @@ def compare_layouts(old: Any, new: Any, *, by_name: bool = True) -> list[str]:
     return out
 
 
+def _same_wire_layout(linux: Any, secure: Any) -> bool:
+    """Same size, and every Linux field starts where a secure field starts (one side may
+    split a span the other keeps whole, e.g. ``u16 attributes`` vs ``u8 attr; u8 reserved``)."""
+    starts = {o for _, o, _z in _field_rows(secure)}
+    return linux.size == secure.size and all(o in starts for _, o, _z in _field_rows(linux))
+
+
 def concept_pairs(lin: AbiSet, sec: AbiSet) -> list[tuple[str, str, str]]:
     """(concept, linux name, secure name) for every constant both sides must agree on."""
     lc, sc = lin.constants, sec.constants
@@ -272,7 +284,15 @@ def compare_sides(lin: AbiSet, sec: AbiSet, lt: HeaderTree, st: HeaderTree) -> l
                                f"{'the Linux' if linux_lacks else 'the secure'} side"))
             continue
         diffs = compare_layouts(lin.structs[ln], sec.structs[sn], by_name=ln == sn)
-        if diffs:
+        older = [(o, v) for o, v in STRUCT_OLDER_VERSIONS.get(sn, ()) if o in sec.structs
+                 and _same_wire_layout(lin.structs[ln], sec.structs[o])]
+        if diffs and older:
+            o, version = older[0]
+            out.append(Finding("struct", "note", concept, f"struct {ln} / {o}",
+                               f"struct {ln} has the {version} layout (= secure {o}), not "
+                               f"{sn}: compatible when {version} is negotiated",
+                               _where(lin, lt, ln), _where(sec, st, o)))
+        elif diffs:
             label = ln if ln == sn else f"{ln} / {sn}"
             lw, sw = _where(lin, lt, ln), _where(sec, st, sn)
             lw["name"], sw["name"] = f"struct {ln}", f"struct {sn}"

@@ -127,6 +127,26 @@ def test_a_struct_missing_on_the_secure_side_is_reported_on_that_side(tmp_path):
         "struct optee_msg_param_fmem is not defined on the secure side"], notes
 
 
+def test_a_linux_ffa_v1_0_descriptor_is_a_version_note_not_a_mismatch(tmp_path):
+    """A kernel still sending the 32-byte FF-A v1.0 transaction descriptor matches the SPMC's
+    ffa_mem_transaction_1_0: version skew that FFA_VERSION negotiation handles."""
+    lin = copy_side(tmp_path, "linux")
+    edit(lin / "linux/arm_ffa.h",
+         r"\tu32 ep_mem_size;.*\n\tu32 ep_count;.*\n\tu32 ep_mem_offset;.*\n\tu32 reserved\[3\];\n",
+         "\tu32 reserved;\n\tu32 ep_count;\n\tstruct ffa_mem_region_attributes ep_mem_access[];\n",
+         regex=True)
+    lt, l, probs = load("linux", lin)
+    st, sec, _ = load("secure", None)
+    assert l.structs["ffa_mem_region"].size == 32
+    (f,) = [f for f in C.compare_sides(l, sec, lt, st) if "ffa_mem_region" in f.name]
+    assert f.severity == "note" and "FF-A v1.0" in f.detail, f
+    # A layout matching neither version is still an error (tag narrowed: everything after moves).
+    edit(lin / "linux/arm_ffa.h", r"^\tu64 tag;", "\tu32 tag;", regex=True)
+    lt, l, _ = load("linux", lin)
+    (f,) = [f for f in C.compare_sides(l, sec, lt, st) if "ffa_mem_region" in f.name]
+    assert f.severity == "error"
+
+
 def test_renumbered_command_on_the_secure_side_is_a_located_mismatch(tmp_path):
     sec = copy_side(tmp_path, "secure")
     edit(sec / "optee_msg.h", r"^(#define OPTEE_MSG_CMD_LEND_PROTMEM\s+)U\(8\)", r"\1U(42)",
