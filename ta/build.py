@@ -2,7 +2,9 @@
 
 The platform loads TAs from ELF bytes (as OP-TEE's ldelf does), so even our hand-written
 assembly TAs go through a real ELF: assemble at base 0 with :func:`emu.asm.assemble`, then pack
-with :func:`ta.elf_builder.build_ta_elf`. ``python -m ta.build OUTDIR`` writes ``<uuid>.elf``.
+with :func:`ta.elf_builder.build_ta_elf`. C TAs (``toolchain = "gcc"``) are compiled and linked
+by the GNU cross toolchain (:mod:`ta.toolchain`); without it they are skipped with a warning.
+``python -m ta.build OUTDIR`` writes ``<uuid>.elf``.
 """
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ import functools
 import sys
 import tomllib
 import uuid
+import warnings
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from emu.asm import assemble
 from ta.elf_builder import build_ta_elf
@@ -48,10 +51,15 @@ def load_manifest(path: Path = TAS_TOML) -> list[dict[str, Any]]:
 
 
 def build_ta(entry: Mapping[str, Any]) -> bytes:
-    """Assemble one manifest entry at base 0 and pack it into a TA ELF."""
+    """Build one manifest entry into a TA ELF: ``toolchain = "gcc"`` entries are C compiled and
+    linked by the GNU cross toolchain (:mod:`ta.toolchain`); the others are assembled at base 0
+    with keystone and packed by :mod:`ta.elf_builder`."""
     source = Path(entry["source"])
     if not source.is_absolute():
         source = TA_DIR / source
+    if entry.get("toolchain", "keystone") == "gcc":
+        from ta.toolchain import build_c_ta
+        return build_c_ta(entry, source)
     program = assemble(source.read_text(), 0, name=source.name, defines=ta_defines(),
                        include_dir=source.parent)
     slots = [program.sym(label) for label in entry.get("relative_relocs_labels", [])]
@@ -60,16 +68,36 @@ def build_ta(entry: Mapping[str, Any]) -> bytes:
                         bss_size=int(entry.get("bss_size", 0)), relative_relocs=slots)
 
 
+def buildable(entry: Mapping[str, Any]) -> bool:
+    """Whether this machine can build the entry: C TAs need the cross compiler
+    (``gcc-aarch64-linux-gnu``); the keystone-assembled ones always build."""
+    if entry.get("toolchain", "keystone") != "gcc":
+        return True
+    from ta.toolchain import toolchain_available
+    return toolchain_available()
+
+
+def built_entries(manifest: Path = TAS_TOML) -> Iterator[tuple[dict[str, Any], uuid.UUID, bytes]]:
+    """(entry, UUID, ELF) for every manifest entry this machine can build; a C TA without its
+    cross compiler is skipped with one warning (booting and the other TAs must not need it)."""
+    seen: set[uuid.UUID] = set()
+    for entry in load_manifest(manifest):
+        ta_uuid = uuid.UUID(str(entry["uuid"]))
+        if ta_uuid in seen:
+            raise ValueError(f"{manifest}: duplicate TA uuid {ta_uuid}")
+        seen.add(ta_uuid)
+        if not buildable(entry):
+            warnings.warn(f"built-in TA {entry['name']} ({ta_uuid}) skipped: no C cross "
+                          f"compiler (install gcc-aarch64-linux-gnu)", RuntimeWarning,
+                          stacklevel=2)
+            continue
+        yield entry, ta_uuid, build_ta(entry)
+
+
 @functools.lru_cache(maxsize=1)
 def builtin_tas() -> dict[uuid.UUID, tuple[str, bytes]]:
     """UUID -> (name, ELF bytes) for every built-in TA; cached because every boot asks."""
-    result: dict[uuid.UUID, tuple[str, bytes]] = {}
-    for entry in load_manifest():
-        ta_uuid = uuid.UUID(str(entry["uuid"]))
-        if ta_uuid in result:
-            raise ValueError(f"{TAS_TOML}: duplicate TA uuid {ta_uuid}")
-        result[ta_uuid] = (str(entry["name"]), build_ta(entry))
-    return result
+    return {u: (str(e["name"]), elf) for e, u, elf in built_entries()}
 
 
 def build_signed_tas(outdir: Path, manifest: Path = TAS_TOML, key: Any = None,
@@ -79,10 +107,9 @@ def build_signed_tas(outdir: Path, manifest: Path = TAS_TOML, key: Any = None,
     from ta.sign import sign_ta
     outdir.mkdir(parents=True, exist_ok=True)
     written: dict[uuid.UUID, Path] = {}
-    for entry in load_manifest(manifest):
-        ta_uuid = uuid.UUID(str(entry["uuid"]))
+    for entry, ta_uuid, elf in built_entries(manifest):
         path = outdir / f"{ta_uuid}.ta"
-        path.write_bytes(sign_ta(build_ta(entry), ta_uuid, key,
+        path.write_bytes(sign_ta(elf, ta_uuid, key,
                                  ta_version=int(entry.get("ta_version", 0)), algo=algo))
         written[ta_uuid] = path
     return written
@@ -107,9 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     manifest = Path(args.manifest)
-    for entry in load_manifest(manifest):
-        path = outdir / f"{uuid.UUID(str(entry['uuid']))}.elf"
-        elf = build_ta(entry)
+    for entry, ta_uuid, elf in built_entries(manifest):
+        path = outdir / f"{ta_uuid}.elf"
         path.write_bytes(elf)
         print(f"{entry['name']}: {path} ({len(elf)} bytes)")
     if args.signed:
