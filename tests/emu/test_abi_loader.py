@@ -1,4 +1,5 @@
-"""ABI header loader: golden numbers from the fact sheets, and loader behaviour on small headers.
+"""ABI header loader: golden numbers from the fact sheets (the loader's behaviour on small
+header sets is in test_abi_loader_rules.py).
 
 Every number asserted in the golden part comes from /work/shared/abi/*.md; the C headers of
 each world must reproduce them.  Where gcc is installed, layouts and constant values are
