@@ -6,22 +6,26 @@
   Unicorn hook (the Python ceiling), in the same process.
 * Event-tracing overhead: an svp run (``tzemu run``'s secure video playback) and xtest 1014 on
   ``tzemu.boot(protmem="static")`` (event-dense: mostly Python, little guest code), untraced
-  vs traced to JSON Lines.
+  vs traced to JSON Lines. Both run in the same process, alternated, in process CPU time
+  after a garbage collection; the overhead is the ratio of the medians (minima and the median
+  of per-pair ratios printed too).
 
 Targets (issue 7): --insn >= 35% of the empty-hook rate; --blocks >= 5 M instructions/s on a
 2-core machine; event tracing < 10% of an svp run.
 
-    .venv/bin/python bench/trace.py [--quick]
+    .venv/bin/python bench/trace.py [--quick] [--only svp|xtest|insn] [--reps N] [--frames N]
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -116,95 +120,111 @@ def bench_insn(quick: bool) -> dict[str, float]:
     return {**best, **{k + "_bytes_per_insn": v for k, v in sizes.items()}}
 
 
-def bench_events(quick: bool) -> dict[str, float]:
-    """xtest 1014 untraced vs traced to JSON Lines (interleaved; medians and minima)."""
-    from tzemu import xtest
-
-    def once(traced: bool, tmp: str) -> float:
-        p = tzemu.boot(protmem="static")
-        t = _clock()
-        tracer = attach_trace(p, os.path.join(tmp, "x.jsonl"), "jsonl") if traced else None
-        rep = xtest.run_1014(p, seed=0)
-        if tracer is not None:
-            tracer.close()
-        dt = _clock() - t
-        assert not rep.failed_cases and not rep.failed_subtests, rep.lines[-3:]
-        return dt
-    reps = 3 if quick else 9
+def _interleaved(run: Callable[[bool, str], float], reps: int) -> dict[str, Any]:
+    """Untraced and traced runs alternated in ABBA order (so both see the same machine load,
+    and a drifting load favours neither), each timed in process CPU time after a garbage
+    collection (the previous platform's garbage is not charged to the next run); one warm-up
+    run of each first (ABI tables, native .so, the decoder's name tables)."""
     with tempfile.TemporaryDirectory() as tmp:
-        once(False, tmp)                                       # warm caches (ABI, native .so)
+        run(False, tmp)
+        run(True, tmp)
         plain, traced = [], []
-        for _ in range(reps):
-            plain.append(once(False, tmp))
-            traced.append(once(True, tmp))
-        size = os.path.getsize(os.path.join(tmp, "x.jsonl"))
-        events = sum(1 for line in open(os.path.join(tmp, "x.jsonl")) if '"type":"event"' in line)
-    return {"untraced_s": statistics.median(plain), "traced_s": statistics.median(traced),
-            "untraced_min_s": min(plain), "traced_min_s": min(traced), "trace_bytes": size,
-            "events": events}
-
-
-def bench_svp(quick: bool) -> dict[str, float]:
-    """``tzemu run``'s secure video playback (TA decrypt on the CPU path into protected
-    buffers, display scan-out): untraced vs event-traced to JSON Lines, interleaved."""
-    from tzemu import svp
-    frames, reps = (3, 2) if quick else (10, 5)
-    stream = svp.make_test_stream("NV12", 320, 240, frames)
-
-    def once(traced: bool, tmp: str) -> float:
-        p = tzemu.boot(protmem="static")
-        t = _clock()
-        tracer = attach_trace(p, os.path.join(tmp, "svp.jsonl"), "jsonl") if traced else None
-        res = svp.play(p, stream, key=svp.SEED_KEY, iv=None, serialize_iv=True, fmt="NV12",
-                       width=320, height=240, frames=frames, crypto="cpu")
-        if tracer is not None:
-            tracer.close()
-        dt = _clock() - t
-        assert res.ns_read_fault and not res.faults
-        return dt
-    with tempfile.TemporaryDirectory() as tmp:
-        once(False, tmp)
-        plain, traced = [], []
-        for _ in range(reps):
-            plain.append(once(False, tmp))
-            traced.append(once(True, tmp))
-        events = sum(1 for line in open(os.path.join(tmp, "svp.jsonl")) if '"type":"event"' in line)
+        for i in range(reps):
+            if i % 2:
+                traced.append(run(True, tmp))
+                plain.append(run(False, tmp))
+            else:
+                plain.append(run(False, tmp))
+                traced.append(run(True, tmp))
+        path = os.path.join(tmp, "t.jsonl")
+        events = sum(1 for line in open(path) if '"type":"event"' in line)
+        size = os.path.getsize(path)
+    ratio = [t / u for u, t in zip(plain, traced)]          # per interleaved pair
     return {"untraced_s": statistics.median(plain), "traced_s": statistics.median(traced),
             "untraced_min_s": min(plain), "traced_min_s": min(traced), "events": events,
-            "frames": frames}
+            "trace_bytes": size, "pair_ratio_median": statistics.median(ratio), "reps": reps}
+
+
+def _timed(traced: bool, tmp: str, boot: dict[str, Any], body: Callable[[Any], None]) -> float:
+    p = tzemu.boot(**boot)
+    gc.collect()
+    t = _clock()
+    tracer = attach_trace(p, os.path.join(tmp, "t.jsonl"), "jsonl") if traced else None
+    body(p)
+    if tracer is not None:
+        tracer.close()                                      # includes writing the rest
+    return _clock() - t
+
+
+def bench_events(reps: int) -> dict[str, Any]:
+    """xtest 1014 untraced vs traced to JSON Lines."""
+    from tzemu import xtest
+
+    def body(p: Any) -> None:
+        rep = xtest.run_1014(p, seed=0)
+        assert not rep.failed_cases and not rep.failed_subtests, rep.lines[-3:]
+    return _interleaved(lambda traced, tmp: _timed(traced, tmp, {"protmem": "static"}, body), reps)
+
+
+def bench_svp(reps: int, frames: int) -> dict[str, Any]:
+    """``tzemu run``'s secure video playback (TA decrypt on the CPU path into protected
+    buffers, display scan-out): untraced vs event-traced to JSON Lines."""
+    from tzemu import svp
+    stream = svp.make_test_stream("NV12", 320, 240, frames)
+
+    def body(p: Any) -> None:
+        res = svp.play(p, stream, key=svp.SEED_KEY, iv=None, serialize_iv=True, fmt="NV12",
+                       width=320, height=240, frames=frames, crypto="cpu")
+        assert res.ns_read_fault and not res.faults
+    r = _interleaved(lambda traced, tmp: _timed(traced, tmp, {"protmem": "static"}, body), reps)
+    return {**r, "frames": frames}
+
+
+def _overhead(name: str, r: dict[str, Any]) -> float:
+    """Print one untraced/traced comparison; returns the overhead of the medians in %."""
+    over = 100 * (r["traced_s"] / r["untraced_s"] - 1)
+    over_min = 100 * (r["traced_min_s"] / r["untraced_min_s"] - 1)
+    per_event = (r["traced_s"] - r["untraced_s"]) / max(1, r["events"]) * 1e6
+    print(f"{name}: untraced {r['untraced_s'] * 1e3:.1f} ms, event-traced "
+          f"{r['traced_s'] * 1e3:.1f} ms (medians of {r['reps']}): overhead {over:+.1f}% "
+          f"(minima {r['untraced_min_s'] * 1e3:.1f} / {r['traced_min_s'] * 1e3:.1f} ms: "
+          f"{over_min:+.1f}%; median of pairs {100 * (r['pair_ratio_median'] - 1):+.1f}%); "
+          f"{r['events']} events, ~{per_event:.0f} us each; trace {r['trace_bytes'] / 1e3:.0f} kB")
+    return over
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller runs (CI smoke)")
+    ap.add_argument("--only", choices=("insn", "xtest", "svp"), action="append",
+                    help="run only these parts (repeatable; default all)")
+    ap.add_argument("--reps", type=int, help="interleaved untraced/traced pairs per event "
+                    "benchmark (default 5 with --quick, else 15)")
+    ap.add_argument("--frames", type=int, help="svp frames (default 3 with --quick, else 10)")
     args = ap.parse_args()
-    print(f"virtual clock: {load_native()[1]}; {os.cpu_count()} CPUs; process CPU time, best of "
-          "interleaved rounds")
-    r = bench_insn(args.quick)
-    m, ceiling = 1e6, r["empty_hook"]
-    print(f"untraced loop at NS-EL1        {r['untraced'] / m:8.2f} M instructions/s")
-    print(f"empty Python code hook          {ceiling / m:8.2f} M/s  (the Python ceiling)")
-    print(f"empty raw ctypes code hook      {r['empty_ctypes_hook'] / m:8.2f} M/s")
-    for label in ("insn", "insn_no_mem", "insn_jsonl", "blocks", "blocks_jsonl", "events_only"):
-        print(f"--{label:<28} {r[label] / m:8.2f} M/s = {100 * r[label] / ceiling:6.1f}% of the "
-              f"empty hook, {100 * r[label] / r['untraced']:5.1f}% of untraced "
-              f"({r[label + '_bytes_per_insn']} B/instruction)")
-    e = bench_events(args.quick)
-    over = 100 * (e["traced_s"] / e["untraced_s"] - 1)
-    over_min = 100 * (e["traced_min_s"] / e["untraced_min_s"] - 1)
-    per_event = (e["traced_min_s"] - e["untraced_min_s"]) / e["events"] * 1e6
-    print(f"xtest 1014 (protmem static): untraced {e['untraced_s'] * 1e3:.1f} ms, event-traced "
-          f"{e['traced_s'] * 1e3:.1f} ms (medians): overhead {over:+.1f}% (minima {over_min:+.1f}%); "
-          f"{e['events']} events, ~{per_event:.0f} us each; trace {e['trace_bytes'] / 1e3:.0f} kB")
-    v = bench_svp(args.quick)
-    svp_over = 100 * (v["traced_s"] / v["untraced_s"] - 1)
-    print(f"svp ({v['frames']} NV12 320x240 frames, CPU decrypt): untraced "
-          f"{v['untraced_s'] * 1e3:.0f} ms, event-traced {v['traced_s'] * 1e3:.0f} ms (medians): "
-          f"overhead {svp_over:+.1f}% (minima "
-          f"{100 * (v['traced_min_s'] / v['untraced_min_s'] - 1):+.1f}%); {v['events']} events")
-    ok = (r["insn"] >= 0.35 * ceiling, r["blocks"] >= 5e6, svp_over < 10)
-    print("targets: --insn >= 35% of the empty hook: {}; --blocks >= 5 M/s: {}; "
-          "event tracing < 10% of an svp run: {}".format(*("met" if o else "MISSED" for o in ok)))
+    parts = set(args.only or ("insn", "xtest", "svp"))
+    reps = args.reps or (5 if args.quick else 15)
+    print(f"virtual clock: {load_native()[1]}; {os.cpu_count()} CPUs; process CPU time")
+    ok: dict[str, bool] = {}
+    if "insn" in parts:
+        r = bench_insn(args.quick)
+        m, ceiling = 1e6, r["empty_hook"]
+        print(f"untraced loop at NS-EL1        {r['untraced'] / m:8.2f} M instructions/s")
+        print(f"empty Python code hook          {ceiling / m:8.2f} M/s  (the Python ceiling)")
+        print(f"empty raw ctypes code hook      {r['empty_ctypes_hook'] / m:8.2f} M/s")
+        for label in ("insn", "insn_no_mem", "insn_jsonl", "blocks", "blocks_jsonl", "events_only"):
+            print(f"--{label:<28} {r[label] / m:8.2f} M/s = {100 * r[label] / ceiling:6.1f}% of the "
+                  f"empty hook, {100 * r[label] / r['untraced']:5.1f}% of untraced "
+                  f"({r[label + '_bytes_per_insn']} B/instruction)")
+        ok["--insn >= 35% of the empty hook"] = r["insn"] >= 0.35 * ceiling
+        ok["--blocks >= 5 M/s"] = r["blocks"] >= 5e6
+    if "xtest" in parts:
+        _overhead("xtest 1014 (protmem static)", bench_events(reps))
+    if "svp" in parts:
+        frames = args.frames or (3 if args.quick else 10)
+        over = _overhead(f"svp ({frames} NV12 320x240 frames, CPU decrypt)", bench_svp(reps, frames))
+        ok["event tracing < 10% of an svp run (medians)"] = over < 10
+    print("targets: " + "; ".join(f"{k}: {'met' if v else 'MISSED'}" for k, v in ok.items()))
     return 0
 
 

@@ -5,14 +5,20 @@ from memory before the other world can change them), stamps every event with the
 and hands decoded records to a writer (``writers.py``: text, JSON lines, Perfetto). On demand it
 also traces instructions or blocks of the CPU views (``insn.py``).
 
+The cost per event is what tracing costs a run (issue 7), so the event path is split: when an
+event happens only what cannot wait is done — the clock, and :meth:`Decoder.early` (SMCs and
+their returns, which read messages and descriptors from memory and move the protocol state; the
+open call of a world switch). The rest of the decoding and the formatting run in batches of
+:attr:`Tracer.BATCH` events, in event order, where caches stay warm; the output is the same.
+
 The clock: every view counts its retired instructions (``icount.py``); an event's timestamp
 ``ts`` is the sum of all views' counts plus the number of events before it. Each event thus
 advances time by one tick, which keeps events that happen at the same instruction count in
 order, and an instruction's timestamp falls between the events around it. Wall time is never
 written unless asked for (``wall=True``), so traces of the same run are byte-identical.
 
-Writers format events in batches (``writers._Batched``), so a record keeps references to its
-event's fields until its batch is written: fields are treated as immutable, like the frozen
+Events are decoded and written in batches, so a record keeps references to its event's
+fields until its batch is written: fields are treated as immutable, like the
 :class:`~emu.events.Event` that carries them.
 
 emu/ imports no world: the tzemu layer (``tzemu/trace.py``) builds the symbol tables and the
@@ -27,7 +33,7 @@ from emu.trace.decode import Decoder
 from emu.trace.icount import InsnCounter, TzCounter, load_native
 from emu.trace.insn import Symbolizer, TraceFilter, ViewTracer
 from emu.trace.writers import (FORMATS, JSONL_SCHEMA, TraceWriter, open_writer, read_jsonl,
-                               validate)
+                               row_record, validate)
 
 __all__ = ["Tracer", "Decoder", "Symbolizer", "TraceFilter", "open_writer", "read_jsonl",
            "FORMATS", "JSONL_SCHEMA", "validate", "TRACE_VERSION"]
@@ -59,6 +65,9 @@ class Tracer:
         self._unsubscribe: Callable[[], None] | None = None
         self._wrapped: list[Any] = []
         self._ta_stack: list[str] = []
+        self._index: dict[str, int] = {}
+        #: events seen but not yet decoded and handed to the writer (see :meth:`_record`)
+        self._pending: list[tuple[Event, int, int | None, Any]] = []
         #: called by :meth:`close` after the hooks are gone (e.g. undo the tzemu layer's wrappers)
         self.cleanups: list[Callable[[], None]] = []
         self.errors: list[str] = []
@@ -78,17 +87,20 @@ class Tracer:
                 ranges = self.filters.hook_ranges(world, self.symbolizer)
                 if ranges is None:
                     continue
-                vt = ViewTracer(view, self.counters[world], self.symbolizer, self.writer.raw,
+                vt = ViewTracer(view, self.counters[world], self.symbolizer, self._raw,
                                 self.writer.insn_format, ranges, self.memory)
                 vt.install_insn() if self.insn else vt.install_blocks()
                 self.tracers[world] = vt
-        for view in self.views.values():
-            self._wrap_run(view)
+        if self.tracers:                      # events only: nothing to flush or rebase per run
+            for view in self.views.values():
+                self._wrap_run(view)
         self._rebase()
         mode = "insn" if self.insn else "blocks" if self.blocks else "events"
         self.writer.header({"format": "tzemu-trace", "version": TRACE_VERSION,
                             "clock": "retired instructions + events", "mode": mode,
                             "icount": load_native()[1], "worlds": list(self.views), **self.meta})
+        self._index = {world: i for i, world in enumerate(self.views)}
+        self._early_kinds = frozenset(self.decoder.EARLY)
         self._unsubscribe = self.bus.subscribe(self._on_event)
         return self
 
@@ -117,6 +129,7 @@ class Tracer:
         self.closed = True
         if self._unsubscribe is not None:
             self._unsubscribe()
+        self._flush()
         for vt in self.tracers.values():
             vt.remove()
         for view in self._wrapped:
@@ -150,6 +163,10 @@ class Tracer:
             vt.base_value = total - self.counters[world].c.count
 
     # --- events --------------------------------------------------------------------------------
+    #: events decoded and written together: a batch runs with warm caches, while one event at a
+    #: time between stretches of guest code costs several times more (issue 7)
+    BATCH = 256
+
     def _on_event(self, ev: Event) -> None:
         """Record one event; a tracing bug is kept in ``errors``, never raised into the run."""
         try:
@@ -158,21 +175,59 @@ class Tracer:
             self.errors.append(f"event #{ev.seq} {ev.kind}: {type(exc).__name__}: {exc}")
 
     def _record(self, ev: Event) -> None:
-        for vt in self.tracers.values():
-            vt.drain()
-        counter = self.counters.get(ev.world)
-        fields = ev.fields
-        rec: dict[str, Any] = {"type": "event", "seq": ev.seq, "ts": self.clock(),
-                               "icount": counter.c.count if counter is not None else None,
-                               "world": ev.world, "kind": ev.kind, "fields": fields,
-                               "decoded": self.decoder.decode(ev.kind, ev.world, fields)}
-        if self.wall:
-            rec["wall"] = ev.wall
-        self.writer.event(rec)
+        """The hot path: only what cannot wait is done now — the clock, the world's count,
+        and :meth:`Decoder.early` (memory snapshots, open calls). Decoding proper and
+        formatting happen in :meth:`_flush`, in order, so the output is the same."""
+        tracers = self.tracers
+        if tracers:
+            for vt in tracers.values():
+                vt.drain()
+        counts, kind = self._counts, ev.kind
+        i = self._index.get(ev.world)
+        pending = self._pending
+        pending.append((ev, self.nevents + sum(counts), None if i is None else counts[i],
+                        self.decoder.early(kind, ev.world, ev.fields)
+                        if kind in self._early_kinds else None))
         self.nevents += 1
-        if ev.kind == "world_switch":
-            self._track_ta(fields)
-        self._rebase()
+        if tracers:
+            if ev.kind == "world_switch":
+                self._track_ta(ev.fields)
+            self._rebase()
+        if len(pending) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Decode the pending events, in order, and hand them to the writer."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        late, wall, rows = self.decoder.late, self.wall, []
+        for ev, ts, icount, early in pending:
+            seq, kind, world, fields, when = ev
+            try:
+                decoded = late(kind, world, fields, early)
+            except Exception as exc:  # noqa: BLE001 - tracing must not change the run
+                decoded = {"decode_error": f"{type(exc).__name__}: {exc}"}
+            rows.append((seq, ts, icount, world, kind, fields, decoded, when if wall else None))
+        many = getattr(self.writer, "events", None)
+        if many is not None:
+            try:
+                many(rows)
+                return
+            except Exception:  # noqa: BLE001 - retried one by one below, to name the event
+                pass
+        for row in rows:
+            try:
+                self.writer.event(row_record(row))
+            except Exception as exc:  # noqa: BLE001 - tracing must not change the run
+                self.errors.append(f"event #{row[0]} {row[4]}: {type(exc).__name__}: {exc}")
+
+    def _raw(self, text: str) -> None:
+        """Instruction text: the events before it go first."""
+        if self._pending:
+            self._flush()
+        self.writer.raw(text)
 
     def _track_ta(self, fields: Mapping[str, Any]) -> None:
         """Which TA the S-EL0 view runs, for its symbols (TAs share one load address)."""

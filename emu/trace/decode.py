@@ -12,314 +12,37 @@ Decoding never raises: a failure becomes a ``decode_error`` field.
 """
 from __future__ import annotations
 
-import struct
-from functools import lru_cache
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable
 
-from emu.abi import AbiSet, firmware_abi, linux_abi, secure_abi
-from emu import tzc400 as tzc
+from emu.trace.names import EL_TOKENS, M32, Names, ReadPhys, _h, bit_names, names
+from emu.trace.structs import (LazyMsg, _perm, decode_fail_control, decode_mem_descriptor,
+                               decode_msg_arg, fast_struct, mem_attributes, mem_flags,
+                               parse_constituents)
+from emu.trace.syscalls import syscall_decoder
 
-M32 = 0xFFFFFFFF
-ReadPhys = Callable[[int, int], bytes]
-
-#: Which world and EL a trace writes for each world name (Tarmac's mode tokens).
-EL_TOKENS = {"NS-EL1": "EL1h_n", "S-EL1": "EL1h_s", "S-EL0": "EL0t_s", "EL3": "EL3h_s"}
-_FID_PREFIXES = ("OPTEE_SMC_", "FFA_", "ARM_SMCCC_", "SMCCC_", "TEESMC_OPTEED_")
-
-
-_h = hex          # addresses, handles and raw values are shown in hex
+# The name tables and the pure structure decoders live in names.py and structs.py; they are
+# importable from here too.
+__all__ = ["Decoder", "EL_TOKENS", "M32", "Names", "ReadPhys", "LazyMsg", "bit_names", "names",
+           "decode_fail_control", "decode_mem_descriptor", "decode_msg_arg", "fast_struct",
+           "mem_attributes", "mem_flags", "parse_constituents"]
 
 
-def _table(sets: Iterable[AbiSet], prefixes: tuple[str, ...], skip: tuple[str, ...] = (),
-           keep: Callable[[str, int], bool] = lambda n, v: True) -> dict[int, str]:
-    """value -> the shortest header name with one of ``prefixes`` (ties: alphabetical)."""
-    out: dict[int, str] = {}
-    names = sorted({(n, v) for s in sets for n, v in s.constants.items()
-                    if n.startswith(prefixes) and not any(k in n for k in skip) and keep(n, v)},
-                   key=lambda nv: (len(nv[0]), nv[0]))
-    for name, value in names:
-        out.setdefault(value, name)
-    return out
+class _Later:
+    """What :meth:`Decoder.early` keeps of an SMC or its return: the rest of the decoding."""
 
+    __slots__ = ("fn", "args")
 
-class Names:
-    """Name tables built once from the three header sets."""
-
-    def __init__(self) -> None:
-        lin, sec, fw = linux_abi(), secure_abi(), firmware_abi()
-        self.lin, self.sec, self.fw = lin, sec, fw
-        # ``AbiSet.c`` builds a constants object per access: keep one of each.
-        self.lc, self.sc, self.fc = lin.c, sec.c, fw.c
-        f = self.fc
-        self.type_shift, self.cc_shift = f.FUNCID_TYPE_SHIFT, f.FUNCID_CC_SHIFT
-        self.oen_shift, self.oen_mask = f.FUNCID_OEN_SHIFT, f.FUNCID_OEN_MASK
-        self.num_mask = f.FUNCID_NUM_MASK
-        tos = f.OEN_TOS_START
-
-        def is_fid(_n: str, v: int) -> bool:
-            if not 0 <= v <= M32 or (v >> 17) & 0x7F:           # bits 23:17 reserved
-                return False
-            return bool(v >> self.type_shift & 1) or ((v >> self.oen_shift) & self.oen_mask) >= tos
-        self.fid = _table((lin, sec, fw), _FID_PREFIXES, keep=is_fid)
-        self.owners: dict[int, str] = {}
-        for name, v in sorted(fw.constants.items()):
-            if name.startswith("OEN_") and name.endswith("_START"):
-                end = fw.constants[name[:-6] + "_END"]
-                for o in range(v, end + 1):
-                    self.owners[o] = name[4:-6]
-        lc = self.lc
-        self.smc_ret = _table((lin,), ("OPTEE_SMC_RETURN_",), ("MASK", "PREFIX"))
-        self.rpc_prefix = lc.OPTEE_SMC_RETURN_RPC_PREFIX
-        self.rpc_prefix_mask = lc.OPTEE_SMC_RETURN_RPC_PREFIX_MASK
-        self.rpc_func_mask = lc.OPTEE_SMC_RETURN_RPC_FUNC_MASK
-        self.unknown = lc.OPTEE_SMC_RETURN_UNKNOWN_FUNCTION
-        self.rpc_func = _table((lin,), ("OPTEE_SMC_RPC_FUNC_",))
-        self.ffa_err = {v & M32: n for v, n in _table((lin,), ("FFA_RET_",)).items()}
-        self.smccc_err = {v & M32: n for v, n in _table(
-            (fw,), ("SMC_",), keep=lambda n, v: v < 0 or n == "SMC_UNK").items()}
-        self.tee_err = _table((lin, sec), ("TEEC_ERROR_", "TEE_ERROR_", "TEEC_SUCCESS"))
-        self.origin = _table((lin,), ("TEEC_ORIGIN_",))
-        self.sec_caps = _bits(lin, "OPTEE_SMC_SEC_CAP_")
-        self.nsec_caps = _bits(lin, "OPTEE_SMC_NSEC_CAP_")
-        self.ffa_caps = _bits(lin, "OPTEE_FFA_SEC_CAP_")
-        self.msg_cmd = _table((lin,), ("OPTEE_MSG_CMD_",))
-        self.rpc_cmd = _table((lin,), ("OPTEE_RPC_CMD_",))
-        self.attr_smc = _table((lin,), ("OPTEE_MSG_ATTR_TYPE_",), ("FMEM", "MASK"))
-        self.attr_ffa = _table((lin,), ("OPTEE_MSG_ATTR_TYPE_",), ("RMEM", "MASK"))
-        self.use_case = _table((lin,), ("OPTEE_MSG_PROTMEM_",))
-        self.optee_ffa = _table((lin,), ("OPTEE_FFA_",), ("SEC_CAP", "VERSION", "MAX_", "_BIT", "RETURN"))
-        self.ioctl = _table((lin,), ("TEE_IOC_", "DMA_HEAP_IOCTL_"), ("MAGIC", "BASE"))
-        self.syscall = _table((sec,), ("TEE_SCN_",), ("MAX",))
-        self.yield_ret = _table((lin,), ("OPTEE_FFA_YIELDING_CALL_RETURN_",))
-        self.tzc_action = _table((sec,), ("TZC_ACTION_",))
-        self.tzc_sec = _table((sec,), ("TZC_REGION_S_",))
-        self.ffa_send = {v for k, v in sec.constants.items() if k.startswith(
-            ("FFA_MEM_LEND_", "FFA_MEM_SHARE_", "FFA_MEM_DONATE_", "FFA_MEM_RETRIEVE_REQ_"))}
-
-
-def _bits(abi: AbiSet, prefix: str) -> list[tuple[int, str]]:
-    return sorted((v, n[len(prefix):]) for n, v in abi.constants.items()
-                  if n.startswith(prefix) and v and v & (v - 1) == 0)
-
-
-def bit_names(value: int, table: list[tuple[int, str]]) -> list[str]:
-    """Set bits by name; unnamed set bits as ``bitN``."""
-    out = [n for v, n in table if value & v]
-    rest = value & ~sum(v for v, _ in table)
-    return out + [f"bit{i}" for i in range(64) if rest >> i & 1]
-
-
-@lru_cache(maxsize=1)
-def names() -> Names:
-    return Names()
-
-
-# ---- FF-A memory transaction descriptors (pure: bytes in, dict out) ------------------------------
-
-def _perm(value: int, s: Any) -> str:
-    data = {s.FFA_DATA_ACCESS_RO: "RO", s.FFA_DATA_ACCESS_RW: "RW"}.get(
-        (value >> s.FFA_DATA_ACCESS_OFFSET) & s.FFA_DATA_ACCESS_MASK, "")
-    ins = {s.FFA_INSTRUCTION_ACCESS_NX: "NX", s.FFA_INSTRUCTION_ACCESS_X: "X"}.get(
-        (value & s.FFA_INSTRUCTION_ACCESS_MASK) >> s.FFA_INSTRUCTION_ACCESS_OFFSET, "")
-    return "|".join(p for p in (data, ins) if p) or "unspecified"
-
-
-def mem_attributes(value: int) -> dict[str, Any]:
-    """The memory region attributes field (type, cacheability, shareability, NS bit)."""
-    s = names().sc
-    mtype = (value & s.FFA_MEMORY_TYPE_MASK) >> s.FFA_MEMORY_TYPE_OFFSET
-    kinds = {s.FFA_MEMORY_NOT_SPECIFIED_MEM: "unspecified", s.FFA_MEMORY_DEVICE_MEM: "device",
-             s.FFA_MEMORY_NORMAL_MEM: "normal"}
-    out: dict[str, Any] = {"raw": _h(value), "type": kinds.get(mtype, "reserved")}
-    if mtype:
-        out.update(cacheability=(value & s.FFA_MEMORY_CACHEABILITY_MASK) >> s.FFA_MEMORY_CACHEABILITY_OFFSET,
-                   shareability=(value & s.FFA_MEMORY_SHAREABILITY_MASK) >> s.FFA_MEMORY_SHAREABILITY_OFFSET)
-    return {**out, "ns": True} if value & s.FFA_MEMORY_SECURITY_MASK else out
-
-
-def mem_flags(value: int) -> list[str]:
-    n = names()
-    table = [(v, k[len("FFA_MEMORY_REGION_"):]) for k, v in n.sec.constants.items()
-             if k.startswith("FFA_MEMORY_REGION_FLAG_")]
-    ttype = value & n.sc.FFA_MEMORY_REGION_TRANSACTION_TYPE_MASK
-    out = [name for v, name in sorted(table) if value & v]
-    if ttype:
-        tnames = _table((n.sec,), ("FFA_MEMORY_REGION_TRANSACTION_TYPE_",), ("MASK",))
-        out.append(tnames.get(ttype, _h(ttype))[len("FFA_MEMORY_REGION_"):])
-    return out
-
-
-def decode_mem_descriptor(buf: bytes, version: int | None = None) -> dict[str, Any]:
-    """An FF-A memory transaction descriptor (v1.0 32-byte or v1.1+ 48-byte header)."""
-    sec = names().sec
-    s = names().sc
-    v11 = sec.struct("ffa_mem_transaction_1_1")
-    h = v11.unpack(buf)
-    new = (version >= s.FFA_VERSION_1_1) if version is not None else \
-        (h["mem_access_size"] in (sec.sizeof("struct ffa_mem_access"),
-                                  sec.sizeof("struct ffa_mem_access_1_2"))
-         and h["mem_access_offs"] >= v11.size)
-    if new:
-        count, emad_size, emad_off = h["mem_access_count"], h["mem_access_size"], h["mem_access_offs"]
-        attrs = h["mem_reg_attr"]
-    else:
-        v10 = sec.struct("ffa_mem_transaction_1_0")
-        h = v10.unpack(buf)
-        count, emad_size = h["mem_access_count"], sec.sizeof("struct ffa_mem_access")
-        emad_off, attrs = v10.offset_of("mem_access_array"), h["mem_reg_attr"]
-    emad = sec.struct("ffa_mem_access")
-    out: dict[str, Any] = {
-        "version": "1.1+" if new else "1.0", "sender": _h(h["sender_id"]),
-        "attributes": mem_attributes(attrs), "flags": mem_flags(h["flags"]),
-        "flags_raw": _h(h["flags"]), "handle": _h(h["global_handle"]), "tag": h["tag"],
-        "receivers": [], "constituents": []}
-    composite = None
-    for i in range(min(count, 64)):
-        e = emad.unpack(buf, emad_off + i * emad_size)
-        p = e["access_perm"]
-        out["receivers"].append({"endpoint": _h(p["endpoint_id"]), "perm": _perm(p["perm"], s),
-                                 "perm_raw": _h(p["perm"]), "flags": _h(p["flags"])})
-        composite = composite or e["region_offs"]
-    if composite and composite + 16 <= len(buf):
-        region = sec.struct("ffa_mem_region").unpack(buf, composite)
-        out["total_pages"] = region["total_page_count"]
-        out["constituents"] = parse_constituents(buf, composite + 16, region["address_range_count"])
-    return out
-
-
-def parse_constituents(buf: bytes, offset: int, count: int) -> list[dict[str, Any]]:
-    rng = names().sec.struct("ffa_address_range")
-    return [{"address": _h(r["address"]), "pages": r["page_count"]}
-            for r in (rng.unpack(buf, o) for o in range(offset, offset + count * rng.size, rng.size)
-                      if o + rng.size <= len(buf))]
-
-
-def fast_struct(layout: Any, paths: Sequence[str]) -> tuple[struct.Struct, tuple[str, ...]]:
-    """A ``struct.Struct`` reading the named (non-overlapping) members of a header layout.
-
-    ``StructLayout.unpack`` builds nested dicts and is far too slow for every SMC; the
-    offsets and sizes still come from the header loader.
-    """
-    fields = sorted(((layout.field(p), p) for p in paths), key=lambda fp: fp[0].offset)
-    fmt, pos = "<", 0
-    for f, _ in fields:
-        if f.offset < pos:
-            raise ValueError(f"{layout.name}: {f.name} overlaps the previous member")
-        fmt += "x" * (f.offset - pos) + _FMT[f.size]
-        pos = f.offset + f.size
-    return struct.Struct(fmt), tuple(p for _, p in fields)
-
-
-_FMT = {1: "B", 2: "H", 4: "I", 8: "Q"}
-
-
-def _ordered(layout: Any, paths: list[str]) -> struct.Struct:
-    """fast_struct for members the decoder lists in offset order (checked: a header whose
-    order differs must not be misread silently)."""
-    st, got = fast_struct(layout, paths)
-    if list(got) != paths:
-        raise ValueError(f"{layout.name}: members {paths} are not in offset order")
-    return st
-
-
-class _MsgLayout:
-    """optee_msg_arg / optee_msg_param readers, built once from linux_abi() layouts."""
-
-    def __init__(self) -> None:
-        lin = names().lin
-        arg, param = lin.struct("optee_msg_arg"), lin.struct("optee_msg_param")
-        self.hsize, self.psize = arg.size, param.size
-        self.header = _ordered(arg, ["cmd", "func", "session", "ret", "ret_origin", "num_params"])
-        self.union = {kind: _ordered(param, ["attr"] + [f"u.{kind}.{m}" for m in members])
-                      for kind, members in (("value", "abc"), ("tmem", ("buf_ptr", "size", "shm_ref")),
-                                            ("rmem", ("offs", "size", "shm_ref")),
-                                            ("fmem", ("offs_low", "offs_high", "size", "global_id")))}
-        n = names()
-        self.attr = _ordered(param, ["attr"])
-        self.type_mask, self.meta = n.lc.OPTEE_MSG_ATTR_TYPE_MASK, n.lc.OPTEE_MSG_ATTR_META
-        self.kinds_smc, self.kinds_ffa = _param_kinds(n.attr_smc), _param_kinds(n.attr_ffa)
-
-
-@lru_cache(maxsize=1)
-def _msg_layout() -> _MsgLayout:
-    return _MsgLayout()
-
-
-def _param_kinds(types: dict[int, str]) -> dict[int, tuple[str, str | None]]:
-    """attr type -> (short name, layout kind) for one ABI's parameter type names."""
-    out = {}
-    for t, name in types.items():
-        short = name[len("OPTEE_MSG_ATTR_TYPE_"):]
-        out[t] = short, next((k for k in ("value", "tmem", "rmem", "fmem") if k.upper() in short), None)
-    return out
-
-
-def decode_msg_arg(read: ReadPhys, pa: int, ffa: bool = False) -> dict[str, Any]:
-    """An ``optee_msg_arg`` with its parameters, read from physical memory (on every
-    yielding call, so this is written for speed: one struct unpack per parameter)."""
-    n, m = names(), _msg_layout()
-    cmd, func, session, ret, origin, num = m.header.unpack_from(read(pa, m.hsize))
-    params: list[dict[str, Any]] = []
-    out: dict[str, Any] = {"cmd": n.msg_cmd.get(cmd, cmd), "func": func, "session": session,
-                           "ret": n.tee_err.get(ret) or hex(ret),
-                           "ret_origin": n.origin.get(origin, origin), "num_params": num,
-                           "params": params}
-    count = min(num, 16)
-    raw = read(pa + m.hsize, m.psize * count) if count else b""
-    kinds = m.kinds_ffa if ffa else m.kinds_smc
-    for i in range(count):
-        off = i * m.psize
-        attr = m.attr.unpack_from(raw, off)[0]
-        short, kind = kinds.get(attr & m.type_mask, (hex(attr & m.type_mask), None))
-        d: dict[str, Any] = {"type": short}
-        if attr & m.meta:
-            d["meta"] = True
-        if kind == "value":
-            _, a, b, c = m.union["value"].unpack_from(raw, off)
-            d["a"], d["b"], d["c"] = hex(a), hex(b), hex(c)
-        elif kind == "fmem":
-            _, lo, hi, size, gid = m.union["fmem"].unpack_from(raw, off)
-            d["offs"], d["size"], d["global_id"] = hex(lo | hi << 32), size, hex(gid)
-        elif kind is not None:                     # tmem / rmem: pointer-or-offset, size, ref
-            _, first, size, ref = m.union[kind].unpack_from(raw, off)
-            d["buf_ptr" if kind == "tmem" else "offs"], d["size"], d["shm_ref"] = \
-                hex(first), size, hex(ref)
-        params.append(d)
-    return out
-
-
-class LazyMsg:
-    """An ``optee_msg_arg`` snapshot, decoded when the trace is written.
-
-    Taking the bytes costs one copy; decoding them right away, between stretches of guest
-    code, costs tens of microseconds of cold Python per yielding call. Writers call
-    :meth:`resolve` (JSON's ``default``, the text summary) in their batches."""
-
-    __slots__ = ("raw", "ffa")
-
-    def __init__(self, read: ReadPhys, pa: int, ffa: bool):
-        m = _msg_layout()
-        raw = read(pa, m.hsize + 4 * m.psize)
-        num = m.header.unpack_from(raw)[5]
-        self.raw = raw if num <= 4 else read(pa, m.hsize + min(num, 16) * m.psize)
-        self.ffa = ffa
-
-    def resolve(self) -> dict[str, Any]:
-        raw = self.raw
-        return decode_msg_arg(lambda pa, size: raw[pa:pa + size], 0, self.ffa)
-
-
-def decode_fail_control(control: int) -> dict[str, Any]:
-    """TZC-400 FAIL_CONTROL (the device model's field map)."""
-    return {"direction": "write" if control & tzc.FAIL_CONTROL_DIRECTION_WRITE else "read",
-            "non_secure": bool(control & tzc.FAIL_CONTROL_NON_SECURE),
-            "privileged": bool(control & tzc.FAIL_CONTROL_PRIVILEGED)}
+    def __init__(self, fn: Callable[..., dict[str, Any]], args: tuple[Any, ...]):
+        self.fn, self.args = fn, args
 
 
 # ---- the stateful event decoder ---------------------------------------------------------------
 
 class Decoder:
     """Decodes each event against the protocol state seen so far (see the module docstring)."""
+
+    #: the kinds :meth:`early` has work for (the others decode entirely in :meth:`late`)
+    EARLY = ("smc", "smc_return", "world_switch")
 
     def __init__(self, read_phys: ReadPhys | None = None,
                  nsaid_names: dict[int, str] | None = None, lazy: bool = False) -> None:
@@ -343,8 +66,10 @@ class Decoder:
         self._direct = {s.FFA_MSG_SEND_DIRECT_REQ_32, s.FFA_MSG_SEND_DIRECT_REQ_64}
         self._yield_ret, self._tzc_action, self._tzc_sec = \
             self.n.yield_ret, self.n.tzc_action, self.n.tzc_sec
-        self._by_kind = {"smc": self._smc, "smc_return": self._smc_return,
-                         "tzc_program": self._tzc_program, **self._simple()}
+        # early: at emit time (memory, open calls); late: when the trace is written, in order
+        self._early = {"smc": self._smc, "smc_return": self._smc_return,
+                       "world_switch": self._open_call}
+        self._late = {"tzc_program": self._tzc_program, **self._simple()}
 
     def seed_ffa(self, tx: tuple[int, int] | None, version: int | None,
                  shares: dict[int, list[tuple[int, int]]]) -> None:
@@ -356,13 +81,48 @@ class Decoder:
             self.shm[handle] = [{"address": _h(pa), "pages": n} for pa, n in runs]
 
     def decode(self, kind: str, world: str, fields: dict[str, Any]) -> dict[str, Any]:
-        fn = self._by_kind.get(kind)
+        """The decoded names of one event (both halves at once)."""
+        return self.late(kind, world, fields, self.early(kind, world, fields))
+
+    def early(self, kind: str, world: str, fields: dict[str, Any]) -> Any:
+        """What must be taken when the event happens: SMCs and their returns are decoded
+        now (they read messages and descriptors from memory and move the protocol state),
+        a world switch notes the open call. Everything else waits for :meth:`late`."""
+        fn = self._early.get(kind)
+        if fn is None:
+            return None
+        try:
+            return fn(world, fields)
+        except Exception as exc:  # noqa: BLE001 - a trace must never break the run
+            return {"decode_error": f"{type(exc).__name__}: {exc}"}
+
+    def late(self, kind: str, world: str, fields: dict[str, Any], early: Any) -> dict[str, Any]:
+        """The decoded dict, given what :meth:`early` returned for the same event. Late
+        decoders depend on the event's fields and on earlier late-decoded events only, so
+        calling this in event order, any time after, gives the same result."""
+        if isinstance(early, dict):
+            return early
+        if type(early) is _Later:
+            try:
+                return early.fn(*early.args)
+            except Exception as exc:  # noqa: BLE001 - a trace must never break the run
+                return {"decode_error": f"{type(exc).__name__}: {exc}"}
+        if kind == "world_switch":
+            d = {"from_el": EL_TOKENS.get(fields.get("frm"), "?"),
+                 "to_el": EL_TOKENS.get(fields.get("to"), "?")}
+            if early is not None:
+                d["call"] = early
+            return d
+        fn = self._late.get(kind)
         if fn is None:
             return {}
         try:
             return fn(world, fields)
         except Exception as exc:  # noqa: BLE001 - a trace must never break the run
             return {"decode_error": f"{type(exc).__name__}: {exc}"}
+
+    def _open_call(self, world: str, fields: dict[str, Any]) -> int | None:
+        return self.calls[-1]["id"] if self.calls else None
 
     # --- helpers ---------------------------------------------------------------------------------
     def fid_name(self, fid: int) -> str:
@@ -405,7 +165,9 @@ class Decoder:
                 "owner": self.n.owners.get(owner, str(owner))}, tag)
         return info
 
-    def _smc(self, world: str, f: dict[str, Any]) -> dict[str, Any]:
+    def _smc(self, world: str, f: dict[str, Any]) -> Any:
+        """Early: the call is opened and its message taken now; the dict is built by
+        :meth:`_smc_late` (FF-A calls, which read descriptors and move more state, in full)."""
         fid = int(f.get("fid", 0)) & M32
         a = list(f.get("args") or ())
         a += [0] * (8 - len(a))
@@ -413,25 +175,33 @@ class Decoder:
         self._next_call += 1
         call: dict[str, Any] = {"id": self._next_call, "fid": fid, "name": name, "args": a}
         self.calls.append(call)
-        d: dict[str, Any] = {"name": name, "call": self._next_call, **static}
-        if tag == "msg":
-            pa = (a[1] & M32) << 32 | a[2] & M32
-            call["msg_pa"] = pa
-            d["args"] = {"arg_pa": _h(pa)}
-            d["msg"] = self._msg(pa, self.ffa)
-        elif tag == "regd":
-            d["args"] = {"shm_cookie": _h((a[1] & M32) << 32 | a[2] & M32), "offset": _h(a[3])}
-        elif tag == "resume":
-            d["args"] = {"a1": _h(a[1]), "a2": _h(a[2]), "thread": a[3]}
-        elif tag == "caps":
-            d["args"] = {"nsec_caps": bit_names(a[1] & M32, self.n.nsec_caps)}
-        elif tag == "ffa":
+        if tag == "ffa":
+            d: dict[str, Any] = {"name": name, "call": self._next_call, **static}
             self.ffa = True
             d["args"] = self._ffa_args(fid, a, call)
             if "descriptor" in call:
                 d["descriptor"] = call["descriptor"]
             if "msg" in call:
                 d["msg"] = call["msg"]
+            return d
+        msg = None
+        if tag == "msg":
+            call["msg_pa"] = pa = (a[1] & M32) << 32 | a[2] & M32
+            msg = self._msg(pa, self.ffa)
+        return _Later(self._smc_late, (self._next_call, name, static, tag, a, msg))
+
+    def _smc_late(self, call_id: int, name: str, static: dict[str, str], tag: str,
+                  a: list[int], msg: Any) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": name, "call": call_id, **static}
+        if tag == "msg":
+            d["args"] = {"arg_pa": _h((a[1] & M32) << 32 | a[2] & M32)}
+            d["msg"] = msg
+        elif tag == "regd":
+            d["args"] = {"shm_cookie": _h((a[1] & M32) << 32 | a[2] & M32), "offset": _h(a[3])}
+        elif tag == "resume":
+            d["args"] = {"a1": _h(a[1]), "a2": _h(a[2]), "thread": a[3]}
+        elif tag == "caps":
+            d["args"] = {"nsec_caps": bit_names(a[1] & M32, self.n.nsec_caps)}
         elif tag == "optee" and any(a[1:7]):
             d["args"] = {f"a{i}": _h(a[i]) for i in range(1, 7) if a[i]}
         return d
@@ -494,18 +264,31 @@ class Decoder:
             d["handle"] = _h(w[4] | w[5] << 32)
         return d
 
-    def _smc_return(self, world: str, f: dict[str, Any]) -> dict[str, Any]:
+    def _smc_return(self, world: str, f: dict[str, Any]) -> Any:
+        """Early: the call is closed and the message it left taken now; the dict is built by
+        :meth:`_smc_return_late` (FF-A results in full, now)."""
         fid = int(f.get("fid", 0)) & M32
         call = self.calls.pop() if self.calls and self.calls[-1]["fid"] == fid else None
         r = [int(v) for v in (f.get("result") or [])] + [0] * 8
         w = [v & M32 for v in r]
         name, _static, tag = self._fid_info(fid)
-        d: dict[str, Any] = {"name": name, "call": call["id"] if call else None}
-        c, n = self.c, self.n
         if tag == "ffa":
+            d: dict[str, Any] = {"name": name, "call": call["id"] if call else None}
             d.update(self._ffa_result(fid, w, call or {}))
-        elif tag != "other":
-            if w[0] & n.rpc_prefix_mask == n.rpc_prefix and w[0] != n.unknown:
+            return d
+        n, msg = self.n, None
+        rpc = w[0] & n.rpc_prefix_mask == n.rpc_prefix and w[0] != n.unknown
+        if tag != "other" and call and "msg_pa" in call and not rpc:
+            msg = self._msg(call["msg_pa"], self.ffa)
+        return _Later(self._smc_return_late,
+                      (fid, name, call["id"] if call else None, tag, r, w, rpc, msg))
+
+    def _smc_return_late(self, fid: int, name: str, call_id: int | None, tag: str,
+                         r: list[int], w: list[int], rpc: bool, msg: Any) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": name, "call": call_id}
+        c, n = self.c, self.n
+        if tag != "other":
+            if rpc:
                 d["status"] = "RPC"
                 d["rpc"] = n.rpc_func.get(w[0] & n.rpc_func_mask, _h(w[0]))
                 d["rpc_args"] = {"a1": _h(w[1]), "a2": _h(w[2]), "thread": w[3]}
@@ -522,8 +305,8 @@ class Decoder:
                 d["uuid_words"] = [_h(v) for v in w[:4]]
             elif fid in (c.OPTEE_SMC_CALLS_REVISION, c.OPTEE_SMC_CALL_GET_OS_REVISION):
                 d["revision"] = f"{w[0]}.{w[1]}"
-            if call and "msg_pa" in call and d["status"] != "RPC":
-                d["msg"] = self._msg(call["msg_pa"], self.ffa)
+            if msg is not None:
+                d["msg"] = msg
         elif w[0] in n.smccc_err:
             d["status"] = n.smccc_err[w[0]]
         return d
@@ -574,13 +357,11 @@ class Decoder:
         """Events whose decoding is a lookup or two."""
         n, get = self.n, (lambda table, v: table.get(v, v))
         master = self._master
+        sc = syscall_decoder()
         return {
-            "world_switch": lambda w, f: {"from_el": EL_TOKENS.get(f.get("frm"), "?"),
-                                          "to_el": EL_TOKENS.get(f.get("to"), "?"),
-                                          **({"call": self.calls[-1]["id"]} if self.calls else {})},
             "msg": lambda w, f: {"cmd": get(n.msg_cmd, f.get("cmd"))},
             "rpc_cmd": lambda w, f: {"cmd": get(n.rpc_cmd, f.get("cmd"))},
-            "ta_syscall": lambda w, f: {"syscall": n.syscall.get(f.get("nr"), f.get("name"))},
+            "ta_syscall": sc.call, "ta_syscall_return": sc.ret,
             "optee_ffa": lambda w, f: {"service": get(n.optee_ffa, f.get("service"))},
             "protmem_lend": self._use_case, "protmem_reclaim": self._use_case,
             "ffa_call": lambda w, f: {"error": n.ffa_err.get(f["error"] & M32, f["error"])}

@@ -48,21 +48,31 @@ class Symbolizer:
 
     def __init__(self) -> None:
         self._tables: dict[str, tuple[list[int], list[str], int]] = {}
+        self._added: list[tuple[str, Mapping[str, int], int]] = []   # merged on first use
         self.ta_loader: Callable[[str], tuple[Mapping[str, int], int, int] | None] | None = None
 
     def add(self, key: str, symbols: Mapping[str, int], end: int) -> None:
-        """``key`` is a world name ("NS-EL1", "S-EL1") or "S-EL0:<ta name>"."""
-        addrs, labels, old_end = self._tables.get(key, ([], [], 0))
-        pairs = sorted(set(zip(addrs, labels)) | {(v, k) for k, v in symbols.items()})
-        self._tables[key] = ([a for a, _ in pairs], [n for _, n in pairs], max(end, old_end))
+        """``key`` is a world name ("NS-EL1", "S-EL1") or "S-EL0:<ta name>". Sorting waits
+        for the first lookup: an events-only trace never looks anything up."""
+        self._added.append((key, dict(symbols), end))
+
+    def _merge(self) -> None:
+        added, self._added = self._added, []
+        for key, symbols, end in added:
+            addrs, labels, old_end = self._tables.get(key, ([], [], 0))
+            pairs = sorted(set(zip(addrs, labels)) | {(v, k) for k, v in symbols.items()})
+            self._tables[key] = ([a for a, _ in pairs], [n for _, n in pairs], max(end, old_end))
 
     def _table(self, key: str) -> tuple[list[int], list[str], int] | None:
+        if self._added:
+            self._merge()
         t = self._tables.get(key)
         if t is None and key.startswith("S-EL0:") and self.ta_loader is not None:
             loaded = self.ta_loader(key[6:])
             if loaded is not None:
                 syms, base, size = loaded
                 self.add(key, {k: base + v for k, v in syms.items()}, base + size)
+                self._merge()
                 t = self._tables[key]
         return t
 
@@ -77,6 +87,8 @@ class Symbolizer:
     def ranges_of(self, name: str) -> list[tuple[str, int, int]]:
         """(key, begin, end) of every label called ``name`` (up to the next label)."""
         out = []
+        if self._added:
+            self._merge()
         for key in list(self._tables):
             addrs, labels, end = self._tables[key]
             for i, label in enumerate(labels):
