@@ -16,7 +16,7 @@ from ta.build import build_ta
 C = secure_abi().constants
 TIME_TA = uuid.UUID("0b7e5a3c-1d2f-4e60-8a9b-3c4d5e6f7081")
 VALUE_INOUT = C["TEE_PARAM_TYPE_VALUE_INOUT"]          # = TEEC_VALUE_INOUT
-SET, GET = 0, 1
+SET, GET, SET_RAW = 0, 1, 2
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +70,12 @@ def test_millis_of_1000_or_more_are_bad_parameters_and_leave_the_clock_unset(tim
 def test_an_unknown_time_category_is_bad_parameters(time_ta_elf):
     p = tzemu.boot(extra_tas={TIME_TA: ("time_ta", time_ta_elf)})
     assert _call(_session(p), GET, 7)[0] == C["TEE_ERROR_BAD_PARAMETERS"]
+
+
+@pytest.mark.parametrize("ptr", [0x1000, 0x7FFFF000, 0xFFFFFFF8])
+def test_set_ta_time_from_a_bad_pointer_is_access_denied_and_the_ta_lives(time_ta_elf, ptr):
+    p = tzemu.boot(extra_tas={TIME_TA: ("time_ta", time_ta_elf)})
+    sess = _session(p)
+    assert _call(sess, SET_RAW, ptr)[0] == C["TEE_ERROR_ACCESS_DENIED"]
+    assert _call(sess, GET, C["UTEE_TIME_CAT_TA_PERSISTENT"])[0] == C["TEE_ERROR_TIME_NOT_SET"]
+    assert _call(sess, SET, 7, 0)[0] == C["TEE_SUCCESS"]       # same session, still alive

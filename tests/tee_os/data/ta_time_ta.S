@@ -1,8 +1,9 @@
 /*
  * A test TA for the TA persistent clock: invoke 0 = TEE_SetTAPersistentTime(param0 value
  * {a = seconds, b = millis}), invoke 1 = TEE_GetTime-style GET_TIME syscall with category
- * param0.a, writing {seconds, millis} back into param0 (VALUE_INOUT). Returns the syscall's
- * result. Entry as OP-TEE enters a TA: x0 = func, x2 = struct utee_params * (= SP), x3 = cmd.
+ * param0.a, writing {seconds, millis} back into param0 (VALUE_INOUT); invoke 2 = SET_TA_TIME
+ * with the TEE_Time pointer taken from param0.a (a bad pointer, for the refusal test).
+ * Returns the syscall's result. Entry as OP-TEE enters a TA: x0 = func, x2 = struct utee_params * (= SP), x3 = cmd.
  */
 __ta_entry:
     mov     x19, x2
@@ -10,6 +11,8 @@ __ta_entry:
     b.ne    entry_ok
     sub     sp, sp, #16                 // struct TEE_Time on the stack
     cbz     w3, set_time
+    cmp     w3, #2
+    b.eq    set_time_raw
     ldr     x0, [x19, #8]               // category = vals[0]
     mov     x1, sp
     str     xzr, [sp]
@@ -26,6 +29,11 @@ set_time:
     str     w9, [sp]
     str     w10, [sp, #4]
     mov     x0, sp
+    mov     x8, #TEE_SCN_SET_TA_TIME
+    svc     #0
+    b       entry_exit
+set_time_raw:
+    ldr     x0, [x19, #8]               // the pointer, as given
     mov     x8, #TEE_SCN_SET_TA_TIME
     svc     #0
 entry_exit:
