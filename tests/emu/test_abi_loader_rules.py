@@ -107,8 +107,8 @@ def test_signed_fields_round_trip(fd: int, size: int, flags: int, id_: int) -> N
 
 def test_syntax_error_is_located(tmp_path: Path, isolated_cache: Path, write_headers) -> None:
     root = write_headers(tmp_path, {"bad.h": "#define OK 1\nstruct fine { int a; };\n\n"
-                                      "struct broken { int a\n  int b; };\n"
-                                      "struct later { int c; };\n"})
+                                              "struct broken { int a\n  int b; };\n"
+                                              "struct later { int c; };\n"})
     with pytest.raises(AbiError) as info:
         load_headers(root, ["bad.h"])
     assert f"{root / 'bad.h'}:5: syntax error" in str(info.value)
@@ -119,8 +119,8 @@ def test_syntax_error_is_located(tmp_path: Path, isolated_cache: Path, write_hea
 
 def test_unknown_types_are_reported(tmp_path: Path, isolated_cache: Path, write_headers) -> None:
     root = write_headers(tmp_path, {"unk.h": "typedef unsigned int u32;\nstruct s {\n  u32 a;\n"
-                                      "  foo_t b;\n};\nstruct t { struct missing m; };\n"
-                                      "struct v { u32 x; } __attribute__((vector_size(16)));\n"})
+                                              "  foo_t b;\n};\nstruct t { struct missing m; };\n"
+                                              "struct v { u32 x; } __attribute__((vector_size(16)));\n"})
     with pytest.raises(AbiError) as info:
         load_headers(root, ["unk.h"])
     text = str(info.value)
