@@ -19,7 +19,7 @@ from hypothesis.stateful import (Bundle, RuleBasedStateMachine, consumes, invari
 import tzemu
 from emu.faults import POINTS
 from emu.invariants import InvariantMonitor, check_invariants, protected_ranges
-from emu.tzc400 import REGION_ATTRIBUTES, REGION_BASE_LOW, REGION_ID_ACCESS, REGION_TOP_LOW
+from emu.tzc400_regs import REGION_ATTRIBUTES, REGION_BASE_LOW, REGION_ID_ACCESS, REGION_TOP_LOW
 from linux_side.errors import LinuxError
 from linux_side.teec import (TEEC_MEMREF_PARTIAL_INOUT, TEEC_MEMREF_PARTIAL_INPUT,
                              TEEC_MEMREF_PARTIAL_OUTPUT, TEEC_MEMREF_TEMP_INPUT,
