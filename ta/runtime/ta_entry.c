@@ -13,6 +13,9 @@
 #define MAX_SESSIONS	16
 
 struct tz_ta_runtime tz_ta_runtime;
+uint64_t __stack_chk_guard;		/* as libutee: seeded once per instance */
+
+static const char memtag_prop[] = "org.trustedfirmware.optee.cpu.feat_memtag_implemented";
 
 static struct {
 	uint32_t id;
@@ -91,6 +94,40 @@ static int find_session(uint32_t id)
 	return -1;
 }
 
+/*
+ * The first entry into an instance makes the syscalls libutee makes there
+ * (optee_ta_format.md section 6), so a loader or syscall layer that would
+ * break a dev-kit TA's start-up breaks this runtime too: seed the stack
+ * guard (CRYP_RANDOM_NUMBER_GENERATE), then TEE_GetPropertyAsU32's argument
+ * checks (CHECK_ACCESS_RIGHTS READ on the name in .rodata, WRITE on the
+ * value on the stack; a failure panics, as libutee does) and the memtag
+ * property lookup in the implementation set (ITEM_NOT_FOUND: no memtag).
+ */
+static void instance_init(void)
+{
+	uint32_t value = 0, index = 0, len = sizeof(value), type = 0;
+
+	tz_sys_cryp_random_number_generate((uint64_t)(uintptr_t)&__stack_chk_guard,
+					   sizeof(__stack_chk_guard));
+	if (tz_sys_check_access_rights(TEE_MEMORY_ACCESS_READ,
+				       (uint64_t)(uintptr_t)memtag_prop,
+				       sizeof(memtag_prop)) != TEE_SUCCESS)
+		TEE_Panic(TEE_ERROR_ACCESS_DENIED);
+	if (tz_sys_check_access_rights(TEE_MEMORY_ACCESS_WRITE,
+				       (uint64_t)(uintptr_t)&value,
+				       sizeof(value)) != TEE_SUCCESS)
+		TEE_Panic(TEE_ERROR_ACCESS_DENIED);
+	if (tz_sys_get_property_name_to_index((uint64_t)(uintptr_t)TEE_PROPSET_TEE_IMPLEMENTATION,
+					      (uint64_t)(uintptr_t)memtag_prop,
+					      sizeof(memtag_prop),
+					      (uint64_t)(uintptr_t)&index) == TEE_SUCCESS &&
+	    tz_sys_get_property((uint64_t)(uintptr_t)TEE_PROPSET_TEE_IMPLEMENTATION, index, 0, 0,
+				(uint64_t)(uintptr_t)&value, (uint64_t)(uintptr_t)&len,
+				(uint64_t)(uintptr_t)&type) == TEE_SUCCESS)
+		tz_ta_runtime.memtag = value;
+	tz_ta_runtime.initialized = 1;
+}
+
 static TEE_Result open_session(uint32_t id, uint32_t types, TEE_Param *p)
 {
 	int slot = find_session(0);
@@ -99,6 +136,8 @@ static TEE_Result open_session(uint32_t id, uint32_t types, TEE_Param *p)
 
 	if (slot < 0)
 		return TEE_ERROR_OUT_OF_MEMORY;
+	if (!tz_ta_runtime.initialized)
+		instance_init();
 	if (!tz_ta_runtime.created) {
 		res = TA_CreateEntryPoint();
 		if (res != TEE_SUCCESS)

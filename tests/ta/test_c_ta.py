@@ -10,7 +10,6 @@ unless ``TZEMU_REQUIRE_CROSS=1`` (CI), where a missing compiler fails."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import struct
 import types
@@ -20,6 +19,8 @@ from pathlib import Path
 import lief
 import pytest
 
+from cross import require_cross_compiler
+
 import tzemu
 import tee_os.ta_loader as ta_loader_mod
 import tee_os.ta_manager as ta_manager_mod
@@ -28,7 +29,6 @@ from linux_side.teec import (TEEC_MEMREF_TEMP_INOUT, TEEC_MEMREF_TEMP_INPUT,
                              TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE, TEEC_VALUE_INOUT,
                              TEEC_VALUE_INPUT, TEEC_VALUE_OUTPUT, Operation, TempMemref, Value)
 from ta.build import TA_DIR, build_signed_tas, build_ta, load_manifest
-from ta.toolchain import DEBIAN_PACKAGE, toolchain_available
 from tee_os.ta_loader import load_ta_elf
 
 C = secure_abi().constants
@@ -49,11 +49,7 @@ KERNEL_VA, UNMAPPED_VA = 0xFFFF_0000_0000_1000, 0x1000
 
 @pytest.fixture(autouse=True, scope="module")
 def _cross_compiler():
-    if not toolchain_available():
-        why = (f"aarch64-linux-gnu-gcc not found (install the Debian package {DEBIAN_PACKAGE})")
-        if os.environ.get("TZEMU_REQUIRE_CROSS") == "1":
-            pytest.fail(f"TZEMU_REQUIRE_CROSS=1 but {why}")
-        pytest.skip(why)
+    require_cross_compiler()
 
 
 @pytest.fixture(scope="module")

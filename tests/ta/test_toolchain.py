@@ -5,13 +5,14 @@ cache, the TZEMU_CROSS_COMPILE prefix, and the ta_head the -D flags produce.
 Tests that run the cross compiler skip without it unless ``TZEMU_REQUIRE_CROSS=1``."""
 from __future__ import annotations
 
-import os
 import subprocess
 import uuid
 import warnings
 from pathlib import Path
 
 import pytest
+
+from cross import require_cross_compiler
 
 import ta.build as build_mod
 import ta.toolchain as tc
@@ -33,11 +34,7 @@ TEE_Result TA_InvokeCommandEntryPoint(void *c, uint32_t cmd, uint32_t t, TEE_Par
 
 @pytest.fixture
 def cross():
-    if not tc.toolchain_available():
-        why = f"aarch64-linux-gnu-gcc not found (install {tc.DEBIAN_PACKAGE})"
-        if os.environ.get("TZEMU_REQUIRE_CROSS") == "1":
-            pytest.fail(f"TZEMU_REQUIRE_CROSS=1 but {why}")
-        pytest.skip(why)
+    require_cross_compiler()
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from cross import require_cross_compiler
+
 import tzemu
 from tee_os.ta_memory import TA_LOAD_BASE
 from tzemu.symbols import add_symbol_file_lines, write_symbols
@@ -21,9 +23,9 @@ GDB = shutil.which("gdb-multiarch")
 
 @pytest.fixture(scope="module")
 def symbols(tmp_path_factory):
+    require_cross_compiler()
     p = tzemu.boot()
-    if C_TA not in p.secure_os.ta_manager.images:
-        pytest.skip("the C TA was not built (no gcc-aarch64-linux-gnu)")
+    assert C_TA in p.secure_os.ta_manager.images, "the C TA was built but is not loaded"
     files = write_symbols(p, tmp_path_factory.mktemp("syms"))
     return p.secure_os.ta_manager.images[C_TA], files
 

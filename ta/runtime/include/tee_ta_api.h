@@ -45,6 +45,8 @@ struct tz_ta_runtime {
 	uint32_t open_sessions;		/* sessions currently open */
 	uint32_t created;		/* TA_CreateEntryPoint ran */
 	uint32_t session_id;		/* core's id of the session being served */
+	uint32_t initialized;		/* the instance's one-time init ran */
+	uint32_t memtag;		/* the core reports memory tagging (libutee's check) */
 };
 extern struct tz_ta_runtime tz_ta_runtime;
 extern const struct ta_head ta_head;
