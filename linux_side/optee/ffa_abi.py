@@ -24,10 +24,9 @@ from linux_side.arm_ffa import (FfaDevice, FfaDriver, FfaMemOpsArgs, FfaMemRegio
 from linux_side.errors import LinuxError, einval
 from linux_side.mm import PAGE_SIZE, page_align
 from linux_side.optee.optee_msg import MsgArg, MsgParam
-from linux_side.optee.protmem import optee_protmem_alloc_dyn_pool
+from linux_side.optee.protmem import optee_protmem_alloc_dyn_pool, optee_protmem_pool_init
 from linux_side.optee.smc_abi import ProbeInfo
 from linux_side.sched import Resched, Sleep, WaitQueue
-from linux_side.tee.tee_heap import tee_device_register_dma_heap
 from linux_side.tee.tee_shm import TeeShm
 
 if TYPE_CHECKING:
@@ -381,19 +380,9 @@ class FfaAbi:
         drv, info = self.drv, self.info
         if not info.sec_caps & self.c.OPTEE_FFA_SEC_CAP_PROTMEM:
             return
-        assert drv.teedev is not None
-        for use_case in self.kernel.config.protmem_use_cases:
-            try:
-                pool = optee_protmem_alloc_dyn_pool(drv, use_case)
-                try:
-                    tee_device_register_dma_heap(drv.teedev, use_case, pool)
-                except LinuxError:
-                    pool.destroy_pool()
-                    raise
-                info.protmem[use_case] = pool.kind
-            except LinuxError as exc:
-                self.log(f"optee: Protected memory service not available (use case {use_case}:"
-                         f" {exc.message})")
+        optee_protmem_pool_init(drv, self.kernel.config.protmem_use_cases,
+                                lambda use_case: optee_protmem_alloc_dyn_pool(drv, use_case),
+                                info.protmem, self.log)
 
     def do_call_lend_protmem(self, handle: int, use_case: int) -> Generator:
         """MSG ASSIGN_PROTMEM {VALUE_INPUT a = handle, b = use case}; EINVAL unless SUCCESS."""

@@ -22,13 +22,14 @@ from __future__ import annotations
 import errno
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generator, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Generator, Protocol
 
 from linux_side.dma_mapping import SgTable, dma_bit_mask, dma_coerce_mask_and_coherent
 from linux_side.errors import LinuxError, einval
 from linux_side.genalloc import PAGE_SHIFT, GenPool
 from linux_side.mm import PAGE_SIZE, page_align
 from linux_side.optee.optee_msg import MsgArg
+from linux_side.tee.tee_heap import tee_device_register_dma_heap
 from linux_side.tee.tee_protmem_pool import TeeProtmemPool
 from linux_side.tee.tee_shm import TeeShm, tee_shm_alloc_dma_mem
 
@@ -217,3 +218,27 @@ def optee_protmem_alloc_dyn_pool(drv: "OpteeDriver", use_case: int) -> OpteeProt
     assert drv.teedev is not None
     return OpteeProtmemDynPool(drv.teedev, drv.ops, use_case, cfg.min_size // PAGE_SIZE,
                                cfg.mem_attrs)
+
+
+def optee_protmem_pool_init(drv: "OpteeDriver", use_cases: tuple[int, ...],
+                            make_pool: Callable[[int], TeeProtmemPool],
+                            registered: dict[int, str], log: Callable[[str], None]) -> None:
+    """Both ABIs' optee_protmem_pool_init loop: per use case, build its pool (``make_pool``,
+    the ABI's own choice of static or dynamic) and register the ``protected,<name>`` heap on
+    it; a pool whose heap cannot be registered is destroyed. A failure only logs "Protected
+    memory service not available" and leaves that heap unregistered. ``registered`` gets
+    use case -> pool kind."""
+    assert drv.teedev is not None
+    for use_case in use_cases:
+        try:
+            pool = make_pool(use_case)
+            try:
+                tee_device_register_dma_heap(drv.teedev, use_case, pool)
+            except LinuxError:
+                pool.destroy_pool()
+                raise
+            registered[use_case] = pool.kind
+        except LinuxError as exc:
+            log(f"optee: Protected memory service not available (use case {use_case}:"
+                f" {exc.message})")
+

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any, Generator
 from linux_side.errors import LinuxError, einval
 from linux_side.mm import PAGE_SIZE
 from linux_side.optee.optee_msg import MsgArg, MsgParam
-from linux_side.optee.protmem import optee_protmem_alloc_dyn_pool, optee_set_dma_mask
+from linux_side.optee.protmem import (optee_protmem_alloc_dyn_pool, optee_protmem_pool_init,
+                                      optee_set_dma_mask)
 from linux_side.sched import Resched, Sleep, WaitQueue
-from linux_side.tee.tee_heap import tee_device_register_dma_heap
 from linux_side.tee.tee_protmem_pool import TeeProtmemPool, tee_protmem_static_pool_alloc
 from linux_side.tee.tee_shm import TeeShm
 
@@ -190,29 +190,21 @@ class SmcAbi:
         dyn = info.sec_caps & c.OPTEE_SMC_SEC_CAP_DYNAMIC_PROTMEM
         if not (protm or dyn):
             return
-        assert drv.teedev is not None
-        for use_case in self.kernel.config.protmem_use_cases:
-            try:
-                pool: TeeProtmemPool | None = None
-                error: LinuxError | None = None
-                if protm:
-                    try:
-                        pool = self.static_protmem_pool_init(use_case)
-                    except LinuxError as exc:
-                        error = exc
-                if dyn and pool is None:
-                    pool = optee_protmem_alloc_dyn_pool(drv, use_case)
-                if pool is None:
-                    raise error or einval("no pool")
+
+        def make_pool(use_case: int) -> TeeProtmemPool:
+            """The static carveout when the secure world has one, else a dynamic pool."""
+            error: LinuxError | None = None
+            if protm:
                 try:
-                    tee_device_register_dma_heap(drv.teedev, use_case, pool)
-                except LinuxError:
-                    pool.destroy_pool()
-                    raise
-                info.protmem[use_case] = pool.kind
-            except LinuxError as exc:
-                self.log(f"optee: Protected memory service not available (use case {use_case}:"
-                         f" {exc.message})")
+                    return self.static_protmem_pool_init(use_case)
+                except LinuxError as exc:
+                    error = exc
+            if dyn:
+                return optee_protmem_alloc_dyn_pool(drv, use_case)
+            raise error or einval("no pool")
+
+        optee_protmem_pool_init(drv, self.kernel.config.protmem_use_cases, make_pool,
+                                info.protmem, self.log)
 
     def static_protmem_pool_init(self, use_case: int) -> TeeProtmemPool:
         """Fast call GET_PROTMEM_CONFIG -> DMA mask -> static pool over [a1, a1 + a2).
