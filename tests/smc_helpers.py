@@ -98,3 +98,16 @@ class RawCaller:
         out = self.call(msg_arg(CMD_OPEN, open_params(uuid)))
         assert out["ret"] == 0, hex(out["ret"])
         return out["session"]
+
+
+def echo_ta_file(ta_dir, new_uuid: uuidlib.UUID):
+    """The echo TA rebuilt under ``new_uuid`` and signed with the test key, written as
+    ``ta_dir/<new_uuid>.ta`` (a TA that only the REE TA store can serve); returns the path."""
+    from ta.build import build_ta, load_manifest
+    from ta.sign import sign_ta
+    entry = dict(next(e for e in load_manifest() if e["name"] == "echo"))
+    entry["uuid"] = str(new_uuid)
+    path = ta_dir / f"{new_uuid}.ta"
+    path.write_bytes(sign_ta(build_ta(entry), new_uuid))
+    return path
+

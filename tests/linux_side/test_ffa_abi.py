@@ -16,6 +16,7 @@ from ffa_fake import (DIRECT_REQ, FUNC_INCREMENT, FUNC_INTERRUPT, FUNC_LOAD_TA, 
                       INVALID_GID, LEND64, PART_INFO, RECLAIM, RESUME, RX_RELEASE, SHARE64,
                       WITH_ARG, FakeFfaWorld, fake_kernel, fids, u32)
 from linux_side.errors import LinuxError
+from smc_helpers import echo_ta_file
 from linux_side.optee.optee import TeeParam
 from linux_side.tee.tee_shm import TeeShm
 from linux_side.teec import (TEEC_MEMREF_PARTIAL_INOUT, Context, TEEC_MEMREF_PARTIAL_INPUT,
@@ -437,12 +438,8 @@ def test_e2e_thread_limit_makes_a_second_caller_wait_then_succeed():
 
 def test_e2e_load_ta_through_tee_supplicant(tmp_path):
     import uuid
-    from ta.build import build_ta, load_manifest
-    from ta.sign import sign_ta
-    entry = dict(load_manifest()[0])
     new = uuid.UUID("11111111-2222-3333-4444-555555555555")
-    entry["uuid"] = str(new)
-    (tmp_path / f"{new}.ta").write_bytes(sign_ta(build_ta(entry), new))
+    echo_ta_file(tmp_path, new)
     p = boot_ffa(ta_dirs=[tmp_path])
     s = p.linux.teec().open_session(new)
     op = value_op(1)

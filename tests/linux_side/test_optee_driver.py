@@ -7,7 +7,7 @@ import tzemu
 from linux_side.teec import (TEEC_MEMREF_TEMP_INOUT, TEEC_MEMREF_TEMP_INPUT, TEEC_MEMREF_TEMP_OUTPUT,
                              TEEC_NONE, TEEC_VALUE_INPUT, TEEC_VALUE_INOUT, TEEC_VALUE_OUTPUT,
                              Operation, TeecError, TempMemref, Value)
-from smc_helpers import ECHO, ECHO_MULTI
+from smc_helpers import ECHO, ECHO_MULTI, echo_ta_file
 
 NONE3 = (TEEC_NONE,) * 3
 
@@ -142,12 +142,8 @@ def test_thread_limit_makes_a_second_caller_wait_then_succeed():
 
 def test_load_ta_from_the_ta_directory_through_tee_supplicant(tmp_path):
     import uuid
-    from ta.build import build_ta, load_manifest
-    from ta.sign import sign_ta
-    entry = dict(load_manifest()[0])
     new = uuid.UUID("11111111-2222-3333-4444-555555555555")
-    entry["uuid"] = str(new)
-    (tmp_path / f"{new}.ta").write_bytes(sign_ta(build_ta(entry), new))
+    echo_ta_file(tmp_path, new)
     p = tzemu.boot(ta_dirs=[tmp_path])
     s = p.linux.teec().open_session(new)
     op = value_op(TEEC_VALUE_INOUT, 1)
