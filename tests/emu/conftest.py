@@ -2,6 +2,7 @@
 and a small header set exercising the preprocessor and layout rules."""
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import pytest
 
 import emu.abi as abi_mod
 from emu.abi import AbiSet, load_headers
+
+sys.path.insert(0, str(Path(__file__).parent))   # abi_expect, the golden-number assertions
 
 
 @pytest.fixture(scope="module")

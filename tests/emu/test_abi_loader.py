@@ -1,5 +1,6 @@
-"""ABI header loader: golden numbers from the fact sheets (the loader's behaviour on small
-header sets is in test_abi_loader_rules.py).
+"""ABI header loader: golden numbers from the fact sheets for the Linux side, OPTEE_SMC/MSG and
+FF-A (the secure OS, TA and firmware sheets are in test_abi_loader_secure.py; the loader's
+behaviour on small header sets is in test_abi_loader_rules.py).
 
 Every number asserted in the golden part comes from /work/shared/abi/*.md; the C headers of
 each world must reproduce them.  Where gcc is installed, layouts and constant values are
@@ -7,7 +8,6 @@ additionally compared with what a real compiler computes from the same headers.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,18 +16,7 @@ import pytest
 
 from emu.abi import AbiSet
 from emu.abi import cexpr
-
-def _check(abi: AbiSet, expected: dict[str, int]) -> None:
-    wrong = {k: (abi.constants.get(k), v) for k, v in expected.items()
-             if abi.constants.get(k) != v}
-    assert not wrong, f"(got, fact sheet): {wrong}"
-
-
-def _layout(abi: AbiSet, name: str, size: int, offsets: dict[str, int]) -> None:
-    s = abi.structs[name]
-    assert s.size == size, name
-    assert {k: s.offset_of(k) for k in offsets} == offsets, name
-
+from abi_expect import check_constants, check_layout
 
 # --- linux_uapi.md -------------------------------------------------------------------------
 
@@ -40,8 +29,8 @@ IOCTLS = {"TEE_IOC_VERSION": 0x800CA400, "TEE_IOC_SHM_ALLOC": 0xC010A401,
 
 
 def test_linux_tee_constants(linux: AbiSet) -> None:
-    _check(linux, IOCTLS)
-    _check(linux, {
+    check_constants(linux, IOCTLS)
+    check_constants(linux, {
         "TEE_IOC_MAGIC": 0xA4, "TEE_IOC_BASE": 0, "TEE_MAX_ARG_SIZE": 4096,
         "TEE_IOCTL_UUID_LEN": 16, "TEE_MEMREF_NULL": 2**64 - 1, "TEE_OBJREF_NULL": 2**64 - 1,
         "TEE_OPTEE_CAP_TZ": 1, "TEE_GEN_CAP_GP": 1, "TEE_GEN_CAP_PRIVILEGED": 2,
@@ -55,35 +44,35 @@ def test_linux_tee_constants(linux: AbiSet) -> None:
     types = ["NONE", "VALUE_INPUT", "VALUE_OUTPUT", "VALUE_INOUT", None, "MEMREF_INPUT",
              "MEMREF_OUTPUT", "MEMREF_INOUT", "UBUF_INPUT", "UBUF_OUTPUT", "UBUF_INOUT",
              "OBJREF_INPUT", "OBJREF_OUTPUT", "OBJREF_INOUT"]
-    _check(linux, {f"TEE_IOCTL_PARAM_ATTR_TYPE_{t}": i for i, t in enumerate(types) if t})
+    check_constants(linux, {f"TEE_IOCTL_PARAM_ATTR_TYPE_{t}": i for i, t in enumerate(types) if t})
     logins = {"PUBLIC": 0, "USER": 1, "GROUP": 2, "APPLICATION": 4, "USER_APPLICATION": 5,
               "GROUP_APPLICATION": 6}
-    _check(linux, {f"TEE_IOCTL_LOGIN_{k}": v for k, v in logins.items()})
+    check_constants(linux, {f"TEE_IOCTL_LOGIN_{k}": v for k, v in logins.items()})
     assert "TEE_IOCTL_SHM_MAPPED" not in linux.constants  # gone from the modern header
 
 
 def test_linux_struct_layouts(linux: AbiSet) -> None:
-    _layout(linux, "tee_ioctl_shm_register_fd_data", 24,
+    check_layout(linux, "tee_ioctl_shm_register_fd_data", 24,
             {"fd": 0, "size": 8, "flags": 16, "id": 20})
-    _layout(linux, "tee_ioctl_version_data", 12, {"impl_id": 0, "impl_caps": 4, "gen_caps": 8})
-    _layout(linux, "tee_ioctl_shm_alloc_data", 16, {"size": 0, "flags": 8, "id": 12})
-    _layout(linux, "tee_ioctl_buf_data", 16, {"buf_ptr": 0, "buf_len": 8})
-    _layout(linux, "tee_ioctl_shm_register_data", 24,
+    check_layout(linux, "tee_ioctl_version_data", 12, {"impl_id": 0, "impl_caps": 4, "gen_caps": 8})
+    check_layout(linux, "tee_ioctl_shm_alloc_data", 16, {"size": 0, "flags": 8, "id": 12})
+    check_layout(linux, "tee_ioctl_buf_data", 16, {"buf_ptr": 0, "buf_len": 8})
+    check_layout(linux, "tee_ioctl_shm_register_data", 24,
             {"addr": 0, "length": 8, "flags": 16, "id": 20})
-    _layout(linux, "tee_ioctl_param", 32, {"attr": 0, "a": 8, "b": 16, "c": 24})
-    _layout(linux, "tee_ioctl_open_session_arg", 56, {
+    check_layout(linux, "tee_ioctl_param", 32, {"attr": 0, "a": 8, "b": 16, "c": 24})
+    check_layout(linux, "tee_ioctl_open_session_arg", 56, {
         "uuid": 0, "clnt_uuid": 16, "clnt_login": 32, "cancel_id": 36, "session": 40, "ret": 44,
         "ret_origin": 48, "num_params": 52, "params": 56})
-    _layout(linux, "tee_ioctl_invoke_arg", 24, {
+    check_layout(linux, "tee_ioctl_invoke_arg", 24, {
         "func": 0, "session": 4, "cancel_id": 8, "ret": 12, "ret_origin": 16, "num_params": 20,
         "params": 24})
-    _layout(linux, "tee_ioctl_cancel_arg", 8, {"cancel_id": 0, "session": 4})
-    _layout(linux, "tee_ioctl_close_session_arg", 4, {"session": 0})
-    _layout(linux, "tee_iocl_supp_recv_arg", 8, {"func": 0, "num_params": 4, "params": 8})
-    _layout(linux, "tee_iocl_supp_send_arg", 8, {"ret": 0, "num_params": 4, "params": 8})
-    _layout(linux, "tee_ioctl_object_invoke_arg", 24, {
+    check_layout(linux, "tee_ioctl_cancel_arg", 8, {"cancel_id": 0, "session": 4})
+    check_layout(linux, "tee_ioctl_close_session_arg", 4, {"session": 0})
+    check_layout(linux, "tee_iocl_supp_recv_arg", 8, {"func": 0, "num_params": 4, "params": 8})
+    check_layout(linux, "tee_iocl_supp_send_arg", 8, {"ret": 0, "num_params": 4, "params": 8})
+    check_layout(linux, "tee_ioctl_object_invoke_arg", 24, {
         "id": 0, "op": 8, "ret": 12, "num_params": 16, "params": 24})
-    _layout(linux, "dma_heap_allocation_data", 24,
+    check_layout(linux, "dma_heap_allocation_data", 24,
             {"len": 0, "fd": 8, "fd_flags": 12, "heap_flags": 16})
     params = linux.structs["tee_ioctl_open_session_arg"].field("params")
     assert (params.count, params.size, params.elem_size) == (0, 0, 32)
@@ -92,7 +81,7 @@ def test_linux_struct_layouts(linux: AbiSet) -> None:
 
 
 def test_linux_optee_driver_private(linux: AbiSet) -> None:
-    _check(linux, {"TEEC_SUCCESS": 0, "TEEC_ERROR_BAD_PARAMETERS": 0xFFFF0006,
+    check_constants(linux, {"TEEC_SUCCESS": 0, "TEEC_ERROR_BAD_PARAMETERS": 0xFFFF0006,
                    "TEEC_ERROR_ITEM_NOT_FOUND": 0xFFFF0008, "TEEC_ERROR_NOT_SUPPORTED": 0xFFFF000A,
                    "TEEC_ERROR_OUT_OF_MEMORY": 0xFFFF000C, "TEEC_ERROR_BUSY": 0xFFFF000D,
                    "TEEC_ERROR_COMMUNICATION": 0xFFFF000E, "TEEC_ERROR_SHORT_BUFFER": 0xFFFF0010,
@@ -101,7 +90,7 @@ def test_linux_optee_driver_private(linux: AbiSet) -> None:
 
 
 def test_linux_dma_heap_and_core(linux: AbiSet) -> None:
-    _check(linux, {"O_CLOEXEC": 0o2000000, "O_ACCMODE": 3, "O_RDONLY": 0, "O_WRONLY": 1,
+    check_constants(linux, {"O_CLOEXEC": 0o2000000, "O_ACCMODE": 3, "O_RDONLY": 0, "O_WRONLY": 1,
                    "O_RDWR": 2, "DMA_HEAP_VALID_FD_FLAGS": 0o2000003,
                    "DMA_HEAP_VALID_HEAP_FLAGS": 0, "DMA_HEAP_IOC_MAGIC": ord("H"),
                    "TEE_DMA_HEAP_SECURE_VIDEO_PLAY": 1, "TEE_DMA_HEAP_TRUSTED_UI": 2,
@@ -188,15 +177,15 @@ def _optee_expected() -> dict[str, int]:
 @pytest.mark.parametrize("side", ["linux", "secure"])
 def test_optee_smc_and_msg(side: str, request: pytest.FixtureRequest) -> None:
     abi = request.getfixturevalue(side)
-    _check(abi, _optee_expected())
+    check_constants(abi, _optee_expected())
     assert abi.call_macro("OPTEE_MSG_GET_ARG_SIZE", 4) == 160
     assert abi.call_macro("OPTEE_MSG_GET_ARG_SIZE", 0) == 32
     assert abi.call_macro("OPTEE_SMC_RETURN_IS_RPC", 0xFFFF0005) == 1
     assert abi.call_macro("OPTEE_SMC_RETURN_IS_RPC", 0xFFFFFFFF) == 0
-    _layout(abi, "optee_msg_arg", 32, {"cmd": 0, "func": 4, "session": 8, "cancel_id": 12,
+    check_layout(abi, "optee_msg_arg", 32, {"cmd": 0, "func": 4, "session": 8, "cancel_id": 12,
                                        "pad": 16, "ret": 20, "ret_origin": 24, "num_params": 28,
                                        "params": 32})
-    _layout(abi, "optee_msg_param", 32, {
+    check_layout(abi, "optee_msg_param", 32, {
         "attr": 0, "u": 8, "u.tmem.buf_ptr": 8, "u.tmem.size": 16, "u.tmem.shm_ref": 24,
         "u.rmem.offs": 8, "u.rmem.size": 16, "u.rmem.shm_ref": 24, "u.fmem.offs_low": 8,
         "u.fmem.offs_high": 12, "u.fmem.internal_offs": 14, "u.fmem.size": 16,
@@ -252,19 +241,19 @@ def test_linux_ffa(linux: AbiSet) -> None:
                 "FFA_MEM_RETRIEVE_TYPE_IN_RESP": 0, "FFA_MEM_RETRIEVE_TYPE_SHARE": 0x08,
                 "FFA_MEM_RETRIEVE_TYPE_LEND": 0x10, "FFA_MEM_RETRIEVE_TYPE_DONATE": 0x18,
                 "FFA_MEM_RETRIEVE_ADDR_ALIGN_HINT": 0x200})
-    _check(linux, exp)
+    check_constants(linux, exp)
     c = linux.c
     assert c.FFA_MEM_NORMAL | c.FFA_MEM_WRITE_BACK | c.FFA_MEM_INNER_SHAREABLE == 0x2F
     assert linux.call_macro("FFA_MEM_RETRIEVE_ADDR_ALIGN", 3) == 3 << 5
-    _layout(linux, "ffa_mem_region", 48, {"sender_id": 0, "attributes": 2, "flags": 4,
+    check_layout(linux, "ffa_mem_region", 48, {"sender_id": 0, "attributes": 2, "flags": 4,
                                           "handle": 8, "tag": 16, "ep_mem_size": 24,
                                           "ep_count": 28, "ep_mem_offset": 32, "reserved": 36})
-    _layout(linux, "ffa_mem_region_attributes", 32, {"receiver": 0, "attrs": 2, "flag": 3,
+    check_layout(linux, "ffa_mem_region_attributes", 32, {"receiver": 0, "attrs": 2, "flag": 3,
                                                      "composite_off": 4, "impdef_val": 8,
                                                      "reserved": 24})
-    _layout(linux, "ffa_composite_mem_region", 16, {"total_pg_cnt": 0, "addr_range_cnt": 4,
+    check_layout(linux, "ffa_composite_mem_region", 16, {"total_pg_cnt": 0, "addr_range_cnt": 4,
                                                     "reserved": 8, "constituents": 16})
-    _layout(linux, "ffa_mem_region_addr_range", 16, {"address": 0, "pg_cnt": 8, "reserved": 12})
+    check_layout(linux, "ffa_mem_region_addr_range", 16, {"address": 0, "pg_cnt": 8, "reserved": 12})
 
 
 def test_optee_ffa_services(linux: AbiSet, secure: AbiSet) -> None:
@@ -278,8 +267,8 @@ def test_optee_ffa_services(linux: AbiSet, secure: AbiSet) -> None:
            "OPTEE_FFA_SEC_CAP_ASYNC_NOTIF": 2, "OPTEE_FFA_SEC_CAP_RPMB_PROBE": 4,
            "OPTEE_FFA_SEC_CAP_PROTMEM": 8, "OPTEE_FFA_MAX_ASYNC_NOTIF_VALUE": 64,
            "OPTEE_FFA_VERSION_MAJOR": 1, "OPTEE_FFA_VERSION_MINOR": 0}
-    _check(linux, exp)
-    _check(secure, exp)
+    check_constants(linux, exp)
+    check_constants(secure, exp)
 
 
 def test_secure_ffa(secure: AbiSet) -> None:
@@ -293,226 +282,21 @@ def test_secure_ffa(secure: AbiSet) -> None:
                 "FFA_MEMORY_HANDLE_SECURE_BIT": 1 << 45,
                 "FFA_MEMORY_HANDLE_HYPERVISOR_BIT": 1 << 63, "FFA_VERSION_1_2": 0x10002})
     exp.update({f"FFA_{k}": -(i + 1) for i, k in enumerate(FFA_ERRORS)})
-    _check(secure, exp)
-    _layout(secure, "ffa_mem_transaction_1_1", 48, {
+    check_constants(secure, exp)
+    check_layout(secure, "ffa_mem_transaction_1_1", 48, {
         "sender_id": 0, "mem_reg_attr": 2, "flags": 4, "global_handle": 8, "tag": 16,
         "mem_access_size": 24, "mem_access_count": 28, "mem_access_offs": 32, "reserved": 36})
-    _layout(secure, "ffa_mem_transaction_1_0", 32, {
+    check_layout(secure, "ffa_mem_transaction_1_0", 32, {
         "mem_reg_attr": 2, "reserved0": 3, "reserved1": 24, "mem_access_count": 28,
         "mem_access_array": 32})
-    _layout(secure, "ffa_mem_access", 16, {"access_perm.endpoint_id": 0, "access_perm.perm": 2,
+    check_layout(secure, "ffa_mem_access", 16, {"access_perm.endpoint_id": 0, "access_perm.perm": 2,
                                            "access_perm.flags": 3, "region_offs": 4})
-    _layout(secure, "ffa_mem_access_1_2", 32, {"region_offs": 4, "impdef": 8, "reserved": 24})
-    _layout(secure, "ffa_mem_region", 16, {"total_page_count": 0, "address_range_count": 4,
+    check_layout(secure, "ffa_mem_access_1_2", 32, {"region_offs": 4, "impdef": 8, "reserved": 24})
+    check_layout(secure, "ffa_mem_region", 16, {"total_page_count": 0, "address_range_count": 4,
                                            "address_range_array": 16})
-    _layout(secure, "ffa_address_range", 16, {"address": 0, "page_count": 8})
-    _layout(secure, "ffa_partition_info_x", 24, {"id": 0, "execution_context": 2,
+    check_layout(secure, "ffa_address_range", 16, {"address": 0, "page_count": 8})
+    check_layout(secure, "ffa_partition_info_x", 24, {"id": 0, "execution_context": 2,
                                                  "partition_properties": 4, "uuid": 8})
-
-
-# --- secure_os.md / optee_ta_format.md ---------------------------------------------------
-
-GP_CODES = {"SUCCESS": 0, "ERROR_CORRUPT_OBJECT": 0xF0100001, "ERROR_CORRUPT_OBJECT_2": 0xF0100002,
-            "ERROR_STORAGE_NOT_AVAILABLE": 0xF0100003, "ERROR_STORAGE_NOT_AVAILABLE_2": 0xF0100004,
-            "ERROR_UNSUPPORTED_VERSION": 0xF0100005, "ERROR_CIPHERTEXT_INVALID": 0xF0100006,
-            "ERROR_GENERIC": 0xFFFF0000, "ERROR_ACCESS_DENIED": 0xFFFF0001,
-            "ERROR_CANCEL": 0xFFFF0002, "ERROR_ACCESS_CONFLICT": 0xFFFF0003,
-            "ERROR_EXCESS_DATA": 0xFFFF0004, "ERROR_BAD_FORMAT": 0xFFFF0005,
-            "ERROR_BAD_PARAMETERS": 0xFFFF0006, "ERROR_BAD_STATE": 0xFFFF0007,
-            "ERROR_ITEM_NOT_FOUND": 0xFFFF0008, "ERROR_NOT_IMPLEMENTED": 0xFFFF0009,
-            "ERROR_NOT_SUPPORTED": 0xFFFF000A, "ERROR_NO_DATA": 0xFFFF000B,
-            "ERROR_OUT_OF_MEMORY": 0xFFFF000C, "ERROR_BUSY": 0xFFFF000D,
-            "ERROR_COMMUNICATION": 0xFFFF000E, "ERROR_SECURITY": 0xFFFF000F,
-            "ERROR_SHORT_BUFFER": 0xFFFF0010, "ERROR_EXTERNAL_CANCEL": 0xFFFF0011,
-            "ERROR_TIMEOUT": 0xFFFF3001, "ERROR_OVERFLOW": 0xFFFF300F,
-            "ERROR_TARGET_DEAD": 0xFFFF3024, "ERROR_STORAGE_NO_SPACE": 0xFFFF3041,
-            "ERROR_MAC_INVALID": 0xFFFF3071, "ERROR_SIGNATURE_INVALID": 0xFFFF3072,
-            "ERROR_TIME_NOT_SET": 0xFFFF5000, "ERROR_TIME_NEEDS_RESET": 0xFFFF5001}
-TA_FLAGS = {"USER_MODE": 0, "EXEC_DDR": 0, "SINGLE_INSTANCE": 4, "MULTI_SESSION": 8,
-            "INSTANCE_KEEP_ALIVE": 0x10, "SECURE_DATA_PATH": 0x20, "REMAP_SUPPORT": 0,
-            "CACHE_MAINTENANCE": 0x80, "CONCURRENT": 0x100, "DEVICE_ENUM": 1 << 9,
-            "DEVICE_ENUM_SUPP": 1 << 10, "DONT_CLOSE_HANDLE_ON_CORRUPT_OBJECT": 1 << 11,
-            "DEVICE_ENUM_TEE_STORAGE_PRIVATE": 1 << 12, "INSTANCE_KEEP_CRASHED": 1 << 13}
-SYSCALLS = """RETURN LOG PANIC GET_PROPERTY GET_PROPERTY_NAME_TO_INDEX OPEN_TA_SESSION
-CLOSE_TA_SESSION INVOKE_TA_COMMAND CHECK_ACCESS_RIGHTS GET_CANCELLATION_FLAG UNMASK_CANCELLATION
-MASK_CANCELLATION WAIT GET_TIME SET_TA_TIME CRYP_STATE_ALLOC CRYP_STATE_COPY CRYP_STATE_FREE
-HASH_INIT HASH_UPDATE HASH_FINAL CIPHER_INIT CIPHER_UPDATE CIPHER_FINAL CRYP_OBJ_GET_INFO
-CRYP_OBJ_RESTRICT_USAGE CRYP_OBJ_GET_ATTR CRYP_OBJ_ALLOC CRYP_OBJ_CLOSE CRYP_OBJ_RESET
-CRYP_OBJ_POPULATE CRYP_OBJ_COPY CRYP_DERIVE_KEY CRYP_RANDOM_NUMBER_GENERATE AUTHENC_INIT
-AUTHENC_UPDATE_AAD AUTHENC_UPDATE_PAYLOAD AUTHENC_ENC_FINAL AUTHENC_DEC_FINAL ASYMM_OPERATE
-ASYMM_VERIFY STORAGE_OBJ_OPEN STORAGE_OBJ_CREATE STORAGE_OBJ_DEL STORAGE_OBJ_RENAME
-STORAGE_ENUM_ALLOC STORAGE_ENUM_FREE STORAGE_ENUM_RESET STORAGE_ENUM_START STORAGE_ENUM_NEXT
-STORAGE_OBJ_READ STORAGE_OBJ_WRITE STORAGE_OBJ_TRUNC STORAGE_OBJ_SEEK
-CRYP_OBJ_GENERATE_KEY""".split()
-
-
-def test_secure_gp_and_ta_constants(secure: AbiSet) -> None:
-    exp = {f"TEE_{k}": v for k, v in GP_CODES.items()}
-    origins = ["API", "COMMS", "TEE", "TRUSTED_APP"]
-    exp.update({f"TEE_ORIGIN_{k}": i + 1 for i, k in enumerate(origins)})
-    exp.update({f"TEE_LOGIN_{k}": v for k, v in {
-        "PUBLIC": 0, "USER": 1, "GROUP": 2, "APPLICATION": 4, "APPLICATION_USER": 5,
-        "APPLICATION_GROUP": 6, "TRUSTED_APP": 0xF0000000}.items()})
-    exp.update({f"TEE_PARAM_TYPE_{k}": v for k, v in {
-        "NONE": 0, "VALUE_INPUT": 1, "VALUE_OUTPUT": 2, "VALUE_INOUT": 3, "MEMREF_INPUT": 5,
-        "MEMREF_OUTPUT": 6, "MEMREF_INOUT": 7}.items()})
-    exp.update({f"TEE_MEMORY_ACCESS_{k}": v for k, v in {
-        "READ": 1, "WRITE": 2, "ANY_OWNER": 4, "NONSECURE": 0x10000000,
-        "SECURE": 0x20000000}.items()})
-    exp.update({"TEE_HANDLE_NULL": 0, "TEE_TIMEOUT_INFINITE": 0xFFFFFFFF, "TEE_NUM_PARAMS": 4,
-                "TEE_PROPSET_TEE_IMPLEMENTATION": 0xFFFFFFFD,
-                "TEE_PROPSET_CURRENT_CLIENT": 0xFFFFFFFE,
-                "TEE_PROPSET_CURRENT_TA": 0xFFFFFFFF, "TEE_CACHECLEAN": 0, "TEE_CACHEFLUSH": 1,
-                "TEE_CACHEINVALIDATE": 2, "TA_FLAGS_MASK": 0x3FFF,
-                "MOBJ_USE_CASE_NS_SHM": 0, "MOBJ_USE_CASE_SEC_VIDEO_PLAY": 1,
-                "MOBJ_USE_CASE_TRUSED_UI": 2, "MOBJ_USE_CASE_TRUSTED_UI": 2})
-    exp.update({f"TA_FLAG_{k}": v for k, v in TA_FLAGS.items()})
-    exp.update({f"TEE_SCN_{k}": i for i, k in enumerate(SYSCALLS)})
-    exp.update({"TEE_SCN_CACHE_OPERATION": 70, "TEE_SCN_MAX": 70})
-    exp.update({f"UTEE_ENTRY_FUNC_{k}": i for i, k in enumerate(
-        ["OPEN_SESSION", "CLOSE_SESSION", "INVOKE_COMMAND", "DUMP_MEMSTATS"])})
-    exp.update({f"UTEE_TIME_CAT_{k}": i for i, k in enumerate(["SYSTEM", "TA_PERSISTENT", "REE"])})
-    exp.update({f"USER_TA_PROP_TYPE_{k}": i for i, k in enumerate(
-        ["BOOL", "U32", "UUID", "IDENTITY", "STRING", "BINARY_BLOCK", "U64", "INVALID"])})
-    _check(secure, exp)
-    assert secure.call_macro("TEE_PARAM_TYPES", 5, 6, 0, 0) == 0x65
-    assert secure.call_macro("TEE_PARAM_TYPES", 7, 0, 0, 0) == 0x0007
-    assert [secure.call_macro("TEE_PARAM_TYPE_GET", 0x65, i) for i in range(4)] == [5, 6, 0, 0]
-    assert not secure.unsupported
-
-
-def test_secure_struct_layouts(secure: AbiSet) -> None:
-    _layout(secure, "ta_head", 32, {"uuid": 0, "uuid.timeLow": 0, "uuid.timeMid": 4,
-                                    "uuid.timeHiAndVersion": 6, "uuid.clockSeqAndNode": 8,
-                                    "stack_size": 16, "flags": 20, "depr_entry": 24})
-    # optee_ta_format.md gives "u64 types, u64 vals[8]" and, inconsistently, 136 bytes; the
-    # declared members (and OP-TEE's own header) make 8 + 8 * 8 = 72.
-    _layout(secure, "utee_params", 72, {"types": 0, "vals": 8})
-    assert secure.structs["utee_params"].field("vals").count == 8
-    _layout(secure, "utee_attribute", 24, {"a": 0, "b": 8, "attribute_id": 16})
-    _layout(secure, "utee_object_info", 28, {"obj_type": 0, "handle_flags": 24})
-    _layout(secure, "TEE_UUID", 16, {"timeLow": 0, "timeMid": 4, "timeHiAndVersion": 6,
-                                     "clockSeqAndNode": 8})
-    _layout(secure, "TEE_Identity", 20, {"login": 0, "uuid": 4})
-    _layout(secure, "TEE_Time", 8, {"seconds": 0, "millis": 4})
-    _layout(secure, "user_ta_property", 24, {"name": 0, "type": 8, "value": 16})
-    assert secure.structs["user_ta_property"].field("name").kind == "pointer"
-
-
-def test_teesmc_opteed_and_firmware(secure: AbiSet, firmware: AbiSet) -> None:
-    names = ["ENTRY", "ON", "OFF", "SUSPEND", "RESUME", "CALL", "FIQ", "SYSTEM_OFF", "SYSTEM_RESET"]
-    exp = {f"TEESMC_OPTEED_RETURN_{k}_DONE": 0xBE000000 + i for i, k in enumerate(names)}
-    _check(secure, exp)
-    _check(firmware, exp)
-    fw = {"SMCCC_VERSION": 0x80000000, "SMCCC_ARCH_FEATURES": 0x80000001,
-          "SMCCC_ARCH_SOC_ID": 0x80000002, "SMCCC_ARCH_WORKAROUND_1": 0x80008000,
-          "SMCCC_ARCH_WORKAROUND_2": 0x80007FFF, "SMCCC_ARCH_WORKAROUND_3": 0x80003FFF,
-          "SMCCC_VERSION_1_2": 0x10002, "SMC_UNK": 0xFFFFFFFF, "SMC_PREEMPTED": -2,
-          "SMC_DENIED": -3, "SMC_INVALID_PARAM": -4, "FUNCID_TYPE_SHIFT": 31,
-          "FUNCID_CC_SHIFT": 30, "FUNCID_OEN_SHIFT": 24, "FUNCID_OEN_MASK": 0x3F,
-          "FUNCID_NUM_MASK": 0xFFFF, "FUNCID_SVE_HINT_SHIFT": 16, "OEN_ARM_START": 0,
-          "OEN_STD_START": 4, "OEN_TAP_START": 48, "OEN_TAP_END": 49, "OEN_TOS_START": 50,
-          "OEN_TOS_END": 63, "FFA_FNUM_MIN_VALUE": 0x60, "FFA_FNUM_MAX_VALUE": 0x97,
-          "FFA_FNUM_MIN": 0x60, "FFA_FNUM_MAX": 0x97, "FFA_ERROR": 0x84000060,
-          "FFA_SUCCESS_SMC32": 0x84000061, "FFA_SUCCESS_SMC64": 0xC4000061,
-          "FFA_VERSION": 0x84000063, "FFA_MSG_SEND_DIRECT_REQ_SMC32": 0x8400006F,
-          "FFA_MSG_SEND_DIRECT_RESP_SMC64": 0xC4000070, "FFA_MEM_LEND_SMC64": 0xC4000072,
-          "FFA_MEM_RECLAIM": 0x84000077, "FFA_MEM_FRAG_TX": 0x8400007B,
-          "FFA_PARTITION_INFO_GET_REGS_SMC64": 0xC400008B,
-          "FFA_MSG_SEND_DIRECT_REQ2_SMC64": 0xC400008D,
-          "FFA_NS_ENDPOINT_ID": 0, "SPMD_DIRECT_MSG_ENDPOINT_ID": 0xFFFF,
-          "SPMD_FWK_MSG_FFA_VERSION_REQ": 8, "SPMD_FWK_MSG_FFA_VERSION_RESP": 9,
-          "FFA_FWK_MSG_BIT": 0x80000000, "FFA_VERSION_COMPILED": 0x10002}
-    fw.update({f"FFA_ERROR_{k}": -(i + 1) for i, k in enumerate(
-        ["NOT_SUPPORTED", "INVALID_PARAMETER", "NO_MEMORY", "BUSY", "INTERRUPTED", "DENIED",
-         "RETRY", "ABORTED", "NO_DATA"])})
-    _check(firmware, fw)
-    assert firmware.call_macro("GET_SMC_OEN", 0xB2000014) == 50
-    assert firmware.call_macro("FFA_FID", 1, 0x72) == 0xC4000072
-
-
-def test_remaining_sheet_numbers(linux: AbiSet, secure: AbiSet, firmware: AbiSet) -> None:
-    """SMCCC owners/ids, framework messages, partition properties, access bits, TA limits."""
-    owners = {"ARCH": 0, "CPU": 1, "SIP": 2, "OEM": 3, "STANDARD": 4, "TRUSTED_APP": 48,
-              "TRUSTED_OS": 50, "TRUSTED_OS_OPTEED": 62, "TRUSTED_OS_API": 63}
-    _check(secure, {f"OPTEE_SMC_OWNER_{k}": v for k, v in owners.items()})
-    _check(secure, {"ARM_SMCCC_VERSION": 0x80000000, "ARM_SMCCC_ARCH_FEATURES": 0x80000001,
-                    "ARM_SMCCC_ARCH_SOC_ID": 0x80000002, "ARM_SMCCC_ARCH_WORKAROUND_1": 0x80008000,
-                    "ARM_SMCCC_ARCH_WORKAROUND_2": 0x80007FFF, "SMCCC_V_1_0": 0x10000,
-                    "SMCCC_V_1_1": 0x10001, "SMCCC_V_1_2": 0x10002, "ARM_SMCCC_RET_SUCCESS": 0,
-                    "ARM_SMCCC_RET_NOT_SUPPORTED": -1, "ARM_SMCCC_RET_NOT_REQUIRED": -2,
-                    "ARM_SMCCC_RET_INVALID_PARAMETER": -3, "OPTEE_SMC_FAST_CALL": 0x80000000,
-                    "OPTEE_SMC_64": 0x40000000, "FFA_MSG_FLAG_FRAMEWORK": 1 << 31,
-                    "FFA_MSG_PSCI": 0, "FFA_MSG_SEND_VM_CREATED": 4, "FFA_MSG_RESP_VM_CREATED": 5,
-                    "FFA_MSG_SEND_VM_DESTROYED": 6, "FFA_MSG_RESP_VM_DESTROYED": 7,
-                    "FFA_MSG_VERSION_REQ": 8, "FFA_MSG_VERSION_RESP": 9,
-                    "FFA_PART_PROP_DIRECT_REQ_RECV": 1, "FFA_PART_PROP_DIRECT_REQ_SEND": 2,
-                    "FFA_PART_PROP_INDIRECT_MSGS": 4, "FFA_PART_PROP_RECV_NOTIF": 8,
-                    "FFA_PART_PROP_AARCH64_STATE": 0x100, "FFA_MEM_ACC_RO": 1, "FFA_MEM_ACC_NX": 4,
-                    "FFA_MEM_ACC_EXE": 8, "FFA_MEMORY_REGION_FLAG_CLEAR": 1,
-                    "FFA_MEMORY_REGION_FLAG_TIME_SLICE": 2,
-                    "FFA_MEMORY_REGION_FLAG_CLEAR_RELINQUISH": 4,
-                    "FFA_MEMORY_REGION_TRANSACTION_TYPE_SHARE": 0x08,
-                    "FFA_MEMORY_REGION_TRANSACTION_TYPE_LEND": 0x10,
-                    "FFA_MEMORY_REGION_TRANSACTION_TYPE_DONATE": 0x18,
-                    "TA_FRAMEWORK_STACK_SIZE": 2048, "TEE_SVC_MAX_ARGS": 8})
-    _check(linux, {"ARM_SMCCC_ARCH_SOC_ID": 0x80000002, "ARM_SMCCC_ARCH_WORKAROUND_2": 0x80007FFF,
-                   "ARM_SMCCC_ARCH_WORKAROUND_3": 0x80003FFF, "ARM_SMCCC_VERSION_1_0": 0x10000,
-                   "ARM_SMCCC_VERSION_1_1": 0x10001, "SMCCC_RET_INVALID_PARAMETER": -3,
-                   "FFA_MAJOR_VERSION_MASK": 0x7FFF0000, "FFA_MINOR_VERSION_MASK": 0xFFFF})
-    oens = {"ARM": (0, 0), "CPU": (1, 1), "SIP": (2, 2), "OEM": (3, 3), "STD": (4, 4),
-            "STD_HYP": (5, 5), "VEN_HYP": (6, 6), "VEN_EL3": (7, 7), "TAP": (48, 49),
-            "TOS": (50, 63)}
-    fw = {f"OEN_{k}_{e}": v for k, pair in oens.items() for e, v in zip(("START", "END"), pair)}
-    fw.update({"OEN_LIMIT": 64, "SMC_64": 1, "SMC_32": 0, "SMC_TYPE_FAST": 1, "SMC_TYPE_YIELD": 0,
-               "SMC_OK": 0, "SMC_ARCH_CALL_SUCCESS": 0, "SMC_ARCH_CALL_NOT_SUPPORTED": -1,
-               "SMC_ARCH_CALL_NOT_REQUIRED": -2, "SMC_ARCH_CALL_INVAL_PARAM": -3,
-               "SMCCC_MAJOR_VERSION": 1, "SMCCC_MINOR_VERSION": 5, "FUNCID_TYPE_MASK": 1,
-               "FUNCID_CC_MASK": 1, "FUNCID_SVE_HINT_MASK": 1, "FUNCID_NUM_SHIFT": 0,
-               "FFA_PM_MSG_WB_REQ": 1, "FFA_PM_MSG_PM_RESP": 2, "FFA_FWK_MSG_PSCI": 0,
-               "FFA_FWK_MSG_MASK": 0xFF, "FFA_NS_RES_INFO_GET_SMC64": 0xC400008F,
-               "FFA_ABORT_SMC32": 0x84000090, "FFA_ABORT_SMC64": 0xC4000090})
-    _check(firmware, fw)
-    assert firmware.call_macro("MAKE_SMCCC_VERSION", 1, 5) == 0x10005
-
-
-def test_linux_smccc(linux: AbiSet) -> None:
-    _check(linux, {"ARM_SMCCC_STD_CALL": 0, "ARM_SMCCC_FAST_CALL": 1, "ARM_SMCCC_TYPE_SHIFT": 31,
-                   "ARM_SMCCC_SMC_32": 0, "ARM_SMCCC_SMC_64": 1, "ARM_SMCCC_CALL_CONV_SHIFT": 30,
-                   "ARM_SMCCC_OWNER_MASK": 0x3F, "ARM_SMCCC_OWNER_SHIFT": 24,
-                   "ARM_SMCCC_FUNC_MASK": 0xFFFF, "ARM_SMCCC_OWNER_ARCH": 0,
-                   "ARM_SMCCC_OWNER_CPU": 1, "ARM_SMCCC_OWNER_SIP": 2, "ARM_SMCCC_OWNER_OEM": 3,
-                   "ARM_SMCCC_OWNER_STANDARD": 4, "ARM_SMCCC_OWNER_STANDARD_HYP": 5,
-                   "ARM_SMCCC_OWNER_VENDOR_HYP": 6, "ARM_SMCCC_OWNER_TRUSTED_APP": 48,
-                   "ARM_SMCCC_OWNER_TRUSTED_APP_END": 49, "ARM_SMCCC_OWNER_TRUSTED_OS": 50,
-                   "ARM_SMCCC_OWNER_TRUSTED_OS_END": 63, "ARM_SMCCC_VERSION_FUNC_ID": 0x80000000,
-                   "ARM_SMCCC_ARCH_FEATURES_FUNC_ID": 0x80000001, "ARM_SMCCC_VERSION_1_2": 0x10002,
-                   "SMCCC_RET_SUCCESS": 0, "SMCCC_RET_NOT_SUPPORTED": -1,
-                   "SMCCC_RET_NOT_REQUIRED": -2, "ARM_SMCCC_RET_NOT_REQUIRED": -2,
-                   "ARM_SMCCC_ARCH_WORKAROUND_1": 0x80008000})
-    # arguments are C: a plain int 1 shifted to bit 31 is INT_MIN, as in C; 1U is not
-    assert linux.call_macro("ARM_SMCCC_CALL_VAL", "1U", 1, 4, 0x72) == 0xC4000072
-    assert linux.call_macro("ARM_SMCCC_CALL_VAL", 1, 1, 4, 0x72) == 0xC4000072 - 2**32
-    assert linux.call_macro("GENMASK", 31, 16) == 0xFFFF0000
-    assert linux.call_macro("GENMASK_ULL", 63, 0) == 2**64 - 1
-    assert linux.call_macro("_IOC_SIZE", linux.c.TEE_IOC_SHM_REGISTER_FD) == 24
-
-
-def test_namespace_locations_and_headers(linux: AbiSet) -> None:
-    assert linux.c.TEE_IOC_VERSION == linux.constants["TEE_IOC_VERSION"]
-    with pytest.raises(AttributeError, match="NO_SUCH_THING.*linux_side/include"):
-        linux.c.NO_SUCH_THING
-    with pytest.raises(AttributeError, match="call_macro"):
-        linux.c.BIT
-    file, line = linux.locations["TEE_IOC_SHM_REGISTER_FD"]
-    assert file.endswith("uapi/linux/tee.h") and line > 0
-    assert linux.locations["optee_msg_arg"][0].endswith("drivers/tee/optee/optee_msg.h")
-    assert linux.locations["TEE_DMA_HEAP_TRUSTED_UI"][0].endswith("linux/tee_core.h")
-    assert all(os.path.isabs(h) for h in linux.headers)
-    assert any(h.endswith("uapi/asm-generic/ioctl.h") for h in linux.headers)  # nested include
-    assert "OPTEE_MSG_GET_ARG_SIZE" in linux.macros and "TEE_IOC_VERSION" not in linux.macros
-    assert linux.sizeof("struct tee_ioctl_param") == 32 and linux.sizeof("__u16") == 2
-    assert not linux.unsupported
 
 
 # --- cross-check with a real compiler ------------------------------------------------------
