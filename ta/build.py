@@ -139,9 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         path.write_bytes(elf)
         print(f"{entry['name']}: {path} ({len(elf)} bytes)")
     if args.signed:
+        from ta.sign import header_digest
         for ta_uuid, path in build_signed_tas(outdir, manifest, args.key, args.algo).items():
             data = path.read_bytes()
-            print(f"{ta_uuid}: {path} ({len(data)} bytes, digest {data[20:52].hex()})")
+            print(f"{ta_uuid}: {path} ({len(data)} bytes, digest {header_digest(data).hex()})")
     return 0
 
 

@@ -26,7 +26,7 @@ import uuid as uuid_mod
 from pathlib import Path
 
 from ta.build import TA_DIR, TAS_TOML, builtin_tas
-from ta.sign import cache_dir, sign_ta, test_key, test_public_key_pem
+from ta.sign import cache_dir, header_digest, sign_ta, test_key, test_public_key_pem
 
 REPO = TA_DIR.parent
 # What a built-in .ta is made of, besides the manifest and the key.
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     for u in sorted(names, key=str):
         data = (outdir / f"{u}.ta").read_bytes()
         print(f"{names[u]:12} {outdir / f'{u}.ta'}  {len(data)} bytes  "
-              f"sha256 {data[20:52].hex()}")
+              f"sha256 {header_digest(data).hex()}")
     return 0
 
 

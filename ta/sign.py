@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 SHDR_MAGIC = 0x4F545348
 SHDR_TA, SHDR_BOOTSTRAP_TA = 0, 1
 ALGOS = {"pss": 0x70414930, "pkcs1": 0x70004830}     # TEE_ALG_RSASSA_PKCS1_{PSS_MGF1,V1_5}_SHA256
+SHDR = struct.Struct("<IIIIHH")       # magic, img_type, img_size, algo, hash_size, sig_size
 TEST_KEY_BITS = 2048
 TEST_KEY_NAME = "tzemu_test_ta_key.pem"
 
@@ -128,11 +129,17 @@ def pack_signed(elf: bytes, *, img_type: int, algo_id: int, sig_size: int, subhe
                 sign: Any, hash_size: int = 32, digest: bytes | None = None) -> bytes:
     """Low-level layout: shdr ‖ digest ‖ signature ‖ subheader ‖ elf (tests vary the fields).
     ``sign(digest) -> bytes``; ``digest`` overrides the computed one."""
-    shdr = struct.pack("<IIIIHH", SHDR_MAGIC, img_type, len(elf), algo_id, hash_size, sig_size)
+    shdr = SHDR.pack(SHDR_MAGIC, img_type, len(elf), algo_id, hash_size, sig_size)
     if digest is None:
         digest = hashlib.sha256(shdr + subheader + elf).digest()
     signature = sign(digest)
     return shdr + digest + signature + subheader + elf
+
+
+def header_digest(data: bytes) -> bytes:
+    """The digest a signed ``.ta`` file's header carries (``hash_size`` bytes after the shdr)."""
+    hash_size = SHDR.unpack_from(data)[4]
+    return bytes(data[SHDR.size:SHDR.size + hash_size])
 
 
 def sign_ta(elf: bytes, uuid: uuid_mod.UUID | str, private_key: Any = None, *,
@@ -179,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     data = sign_ta(Path(args.elf).read_bytes(), args.uuid, args.key,
                    ta_version=args.ta_version, algo=args.algo)
     Path(args.out).write_bytes(data)
-    print(f"{args.out}: {len(data)} bytes, SHA-256 digest {data[20:52].hex()}")
+    print(f"{args.out}: {len(data)} bytes, SHA-256 digest {header_digest(data).hex()}")
     return 0
 
 

@@ -14,7 +14,7 @@ import tzemu
 from emu.abi import secure_abi
 from ta import builtin
 from linux_side.teec import TeecError
-from ta.sign import SHDR_BOOTSTRAP_TA, SHDR_MAGIC
+from ta.sign import SHDR_BOOTSTRAP_TA, SHDR_MAGIC, header_digest
 from ta.sign import test_public_key_pem as build_key_pem
 from tee_os.signed_ta import parse_signed_ta
 
@@ -43,7 +43,7 @@ def test_every_builtin_ta_is_a_signed_bootstrap_ta_verified_by_the_build_key():
         assert (magic, img_type) == (SHDR_MAGIC, SHDR_BOOTSTRAP_TA), ta_uuid
         hdr = parse_signed_ta(data, expected_uuid=ta_uuid, public_key_pem=build_key_pem())
         assert hdr.uuid == ta_uuid and len(hdr.elf) == img_size
-        assert hdr.digest_hex == data[20:52].hex()
+        assert hdr.digest_hex == header_digest(data).hex()
 
 
 def test_a_boot_loads_the_builtin_ta_from_its_signed_file_and_traces_the_digest():
@@ -52,7 +52,7 @@ def test_a_boot_loads_the_builtin_ta_from_its_signed_file_and_traces_the_digest(
     ev = [e.fields for e in p.bus.of_kind("ta_load") if e.fields["uuid"] == str(ECHO)][0]
     data = (builtin.ensure_store() / f"{ECHO}.ta").read_bytes()
     assert ev["store"] == "builtin" and ev["file"] == f"{ECHO}.ta"
-    assert ev["digest"] == data[20:52].hex()
+    assert ev["digest"] == header_digest(data).hex()
     # The digest covers shdr + subheader + ELF, as the signed header says.
     img_size, sig_size = struct.unpack_from("<I", data, 8)[0], struct.unpack_from("<H", data, 18)[0]
     body = 52 + sig_size

@@ -50,7 +50,7 @@ def test_the_first_open_makes_libutee_start_up_syscalls_with_its_answers(platfor
     assert seed[1] == 8                                        # 8 bytes of stack guard
     assert read_name[0] == C["TEE_MEMORY_ACCESS_READ"]         # flags 0x1: the name, [in]
     assert write_u32[0] == C["TEE_MEMORY_ACCESS_WRITE"] and write_u32[2] == 4   # 0x2: [out]
-    assert lookup[0] == 0xFFFFFFFD                             # TEE_PROPSET_TEE_IMPLEMENTATION
+    assert lookup[0] == C["TEE_PROPSET_TEE_IMPLEMENTATION"]
     assert [r for k, _nr, (r, *_) in calls if k == "ret"] == [
         C["TEE_SUCCESS"], C["TEE_SUCCESS"], C["TEE_SUCCESS"], C["TEE_ERROR_ITEM_NOT_FOUND"]]
     # The length is the memtag property name's, NUL included.
