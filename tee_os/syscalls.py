@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from tee_os.msg import MsgParam
 from tee_os.rpc import RpcCmd, RpcCmdReply
-from tee_os.ta_memory import TA_VA_LIMIT, AccessDenied
+from tee_os.ta_memory import AccessDenied
 from tee_os.user_ta import NeedsCall, NeedsRpc, TaExit, TaParam, UserModeRunner
 
 if TYPE_CHECKING:
@@ -95,8 +95,6 @@ class SyscallTable:
         sec, nsec = c.TEE_MEMORY_ACCESS_SECURE, c.TEE_MEMORY_ACCESS_NONSECURE
         if va + size > 0xFFFFFFFFFFFFFFFF:
             return c.TEE_ERROR_ACCESS_DENIED
-        if size and va + size > TA_VA_LIMIT:     # nothing is mapped there: do not walk
-            return c.TEE_ERROR_ACCESS_DENIED     # (2**40 bytes would be 2**28 page lookups)
         if flags & sec and flags & nsec:
             return c.TEE_ERROR_ACCESS_DENIED
         if size == 0:
@@ -375,8 +373,6 @@ class SyscallTable:
         va, size, op = a[0], a[1], a[2] & 0xFFFFFFFF
         if not runner.current.flags & c.TA_FLAG_CACHE_MAINTENANCE:
             return c.TEE_ERROR_NOT_SUPPORTED
-        if va + max(size, 1) > TA_VA_LIMIT:        # unmapped; and bounds the page walk
-            return c.TEE_ERROR_ACCESS_DENIED
         maps = runner.current.space.pages_in(va, max(size, 1))
         if any(m is None or m.private for m in maps):
             return c.TEE_ERROR_ACCESS_DENIED

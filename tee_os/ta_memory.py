@@ -150,5 +150,10 @@ class TaAddressSpace:
         return runs
 
     def pages_in(self, va: int, size: int) -> list[Mapping | None]:
+        """The mapping of every page of [va, va + size); None for an unmapped page. A range
+        reaching past TA_VA_LIMIT has unmapped pages by definition: it answers [None] without
+        walking them (a TA may pass any size, e.g. 2**40 bytes = 2**28 pages)."""
+        if va < 0 or va + size > TA_VA_LIMIT:
+            return [None]
         first = va & ~(PAGE - 1)
         return [self.pages.get(p) for p in range(first, va + size, PAGE)]
