@@ -53,7 +53,6 @@ class TaManager:
         self._next_session = 1
         self.loaded_from_ree: dict[uuidlib.UUID, str] = {}
         self.image_digests: dict[uuidlib.UUID, str] = {}   # issue 11: SHA-256 for "ta_load"
-        self.image_files: dict[uuidlib.UUID, str] = {}     # built-in store: <uuid>.ta names
         self.store_errors: dict[uuidlib.UUID, TaLoadError] = {}   # built-in files refused
         self._ree_asked: set[uuidlib.UUID] = set()        # UUIDs already asked of the REE store
         self.ptas: dict[uuidlib.UUID, PseudoTa] = {cls.uuid: cls(sos) for cls in PSEUDO_TAS}
@@ -75,7 +74,6 @@ class TaManager:
             image, hdr = load_signed_ta_info(data, expected_uuid=expected_uuid, verify=True,
                                              public_key_pem=key, name=name)
             self.image_digests[image.uuid] = hdr.digest_hex
-            self.image_files[image.uuid] = f"{image.uuid}.ta"
         self.images[image.uuid] = image
         return image
 
@@ -115,7 +113,6 @@ class TaManager:
             digest = hdr.digest_hex
         self.image_digests[uuid] = digest
         self.loaded_from_ree[uuid] = image.name
-        self.image_files.pop(uuid, None)
         self.images[uuid] = image
         return image
 
@@ -143,7 +140,8 @@ class TaManager:
                          # (file and digest None: a bare ELF added through the API)
                          store="ree" if image.uuid in self.loaded_from_ree else "builtin",
                          file=(self.loaded_from_ree.get(image.uuid)
-                               or self.image_files.get(image.uuid)),
+                               or (f"{image.uuid}.ta" if image.uuid in self.image_digests
+                                   else None)),
                          digest=self.image_digests.get(image.uuid))
         return inst
 
